@@ -1,0 +1,60 @@
+"""aim: an ML experiment tracker built as an event-sourced log.
+
+``from aim import Run``; every run is an append-only zstd JSON-lines log under ``.aim/runs``.
+Heavy modules load on first use, so ``import aim`` stays cheap for the CLI.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aim.errors import (
+    AimError,
+    CorruptSegmentError,
+    InvalidRunHashError,
+    MetricValueError,
+    MissingExtraError,
+    ParamTypeError,
+    RepoError,
+    RepoFormatError,
+    RepoNotFoundError,
+    RunClosedError,
+    RunLockedError,
+    RunNotFoundError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AimError",
+    "CorruptSegmentError",
+    "InvalidRunHashError",
+    "MetricValueError",
+    "MissingExtraError",
+    "ParamTypeError",
+    "Repo",
+    "RepoError",
+    "RepoFormatError",
+    "RepoNotFoundError",
+    "Run",
+    "RunClosedError",
+    "RunLockedError",
+    "RunNotFoundError",
+    "__version__",
+]
+
+if TYPE_CHECKING:
+    from aim.sdk.repo import Repo
+    from aim.sdk.run import Run
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Run":
+        from aim.sdk.run import Run
+
+        return Run
+    if name == "Repo":
+        from aim.sdk.repo import Repo
+
+        return Repo
+    raise AttributeError(f"module 'aim' has no attribute {name!r}")

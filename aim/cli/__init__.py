@@ -1,0 +1,1 @@
+"""The ``aim`` command line: parses, calls the SDK, prints. Decides nothing."""

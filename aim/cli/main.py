@@ -1,0 +1,89 @@
+"""Root group ``aim``: ``--repo``, ``init``, ``version``, lazy subgroups, the one error handler.
+
+Subgroups are imported only when invoked, so ``aim runs ls`` never loads what ``upload`` needs.
+Every ``AimError`` prints as one ``error: ...`` line (plus its hint) on stderr with exit 1;
+click's usage errors keep exit 2; only bugs print tracebacks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from aim.cli.options import repo_option
+from aim.errors import AimError
+
+LAZY_GROUPS = {
+    "runs": ("aim.cli.runs", "runs"),
+    "storage": ("aim.cli.storage", "storage"),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose listed subcommands are imported on first use."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module, attr = self.lazy[name]
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, lazy=LAZY_GROUPS, context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """aim: track ML runs as append-only event logs, and manage them."""
+
+
+@cli.command()
+@repo_option
+def init(repo: str) -> None:
+    """Create an aim repository (.aim) in REPO (default: the working directory)."""
+    from aim.storage.layout import RepoLayout, resolve_aim_dir
+
+    layout = RepoLayout(resolve_aim_dir(repo))
+    created = layout.init()
+    click.echo(f"{'Initialized' if created else 'Already initialized:'} aim repository at {layout.root}")
+
+
+@cli.command()
+def version() -> None:
+    """Print the aim version and the on-disk format it writes."""
+    from aim import __version__
+    from aim.storage.layout import FORMAT_NAME, FORMAT_VERSION
+
+    click.echo(f"aim {__version__} ({FORMAT_NAME} {FORMAT_VERSION})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and turn our errors into one line and exit code 1."""
+    try:
+        cli.main(args=argv, prog_name="aim", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except AimError as exc:
+        click.echo(f"error: {exc}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(1)
+    except BrokenPipeError:
+        # `aim ... | head`: the reader left; exit quietly without a traceback.
+        sys.stderr.close()
+        sys.exit(0)
+    except OSError as exc:
+        click.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+        sys.exit(1)
+    sys.exit(0)

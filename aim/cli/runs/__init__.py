@@ -1,0 +1,17 @@
+"""Group ``aim runs`` and its lazy map."""
+
+from __future__ import annotations
+
+import click
+
+from aim.cli.main import LazyGroup
+
+COMMANDS = {
+    "ls": ("aim.cli.runs.listing", "ls"),
+    "show": ("aim.cli.runs.listing", "show"),
+}
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS)
+def runs() -> None:
+    """List, inspect and manage runs."""

@@ -1,0 +1,80 @@
+"""``aim runs ls`` and ``aim runs show``."""
+
+from __future__ import annotations
+
+import click
+
+from aim.cli.options import RUN_HASH, json_option, open_repo, repo_option
+from aim.cli.output import echo_json, format_time, table
+
+
+@click.command()
+@repo_option
+@click.option("--experiment", default=None, help="Only runs of this experiment.")
+@json_option
+def ls(repo: str, experiment: str | None, as_json: bool) -> None:
+    """List runs: hash, experiment, name, created, status."""
+    rows = open_repo(repo).list_runs(experiment=experiment)
+    if as_json:
+        for r in rows:
+            echo_json({k: r[k] for k in ("hash", "experiment", "name", "creation_time",
+                                          "end_time", "status", "tags", "archived")})
+        return
+    click.echo(table(
+        ("HASH", "EXPERIMENT", "NAME", "CREATED", "STATUS"),
+        [(r["hash"], r["experiment"], r["name"], format_time(r["creation_time"]), r["status"])
+         for r in rows],
+    ))
+    click.echo(f"{len(rows)} run{'s' if len(rows) != 1 else ''}", err=True)
+
+
+@click.command()
+@repo_option
+@click.argument("run_hash", type=RUN_HASH)
+@json_option
+def show(repo: str, run_hash: str, as_json: bool) -> None:
+    """Show one run: metadata, params, tags and sequences with their last values."""
+    import orjson
+
+    from aim.errors import RunNotFoundError
+
+    r = open_repo(repo)
+    row = r.index.run_row(run_hash)
+    if row is None or not r.has_run(run_hash):
+        raise RunNotFoundError(f"no run {run_hash} in {r.path}")
+    seqs = r.index.sequence_rows(run_hash)
+    info = {
+        "hash": run_hash,
+        "experiment": row["experiment"],
+        "name": row["name"],
+        "description": row["description"],
+        "status": r.run_status(run_hash),
+        "deleted": bool(row["deleted"]),
+        "archived": bool(row["archived"]),
+        "created": row["creation_time"],
+        "ended": row["end_time"],
+        "tags": orjson.loads(row["tags"]),
+        "params": orjson.loads(row["params"]),
+        "sequences": [
+            {"name": n, "context": orjson.loads(c), "points": p, "last_step": s,
+             "last_value": None if v is None else orjson.loads(v)}
+            for n, c, p, s, v in seqs
+        ],
+    }
+    if as_json:
+        echo_json(info)
+        return
+    for key in ("hash", "experiment", "name", "description", "status"):
+        click.echo(f"{key + ':':13}{info[key] if info[key] is not None else '-'}")
+    click.echo(f"{'created:':13}{format_time(info['created'])}")
+    click.echo(f"{'ended:':13}{format_time(info['ended'])}")
+    click.echo(f"{'tags:':13}{', '.join(info['tags']) or '-'}")
+    click.echo("params:")
+    click.echo("  " + (orjson.dumps(info["params"], option=orjson.OPT_INDENT_2).decode()
+                       .replace("\n", "\n  ")))
+    click.echo("sequences:")
+    click.echo(table(
+        ("  NAME", "CONTEXT", "POINTS", "LAST STEP", "LAST VALUE"),
+        [("  " + s["name"], orjson.dumps(s["context"]).decode(), s["points"], s["last_step"],
+          s["last_value"]) for s in info["sequences"]],
+    ))

@@ -1,0 +1,1 @@
+"""Sans-IO core: run state, encoding and the one projection. No files, threads or clocks here."""

@@ -1,0 +1,167 @@
+"""Event ⇄ JSON-line bytes.
+
+orjson does the work. JSON has no NaN or infinities, so non-finite floats are stored as the
+strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``: in a metric's ``value`` the field is
+always numeric, so the string is unambiguous; in a param the event lists the key paths of such
+floats in a ``floats`` field, so a param that really is the string ``"NaN"`` stays a string.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import orjson
+
+from aim.core import events as ev
+from aim.errors import MetricValueError, ParamTypeError
+
+_DUMP_OPTS = orjson.OPT_APPEND_NEWLINE
+_NONFINITE_TO_STR = {math.inf: "Infinity", -math.inf: "-Infinity"}
+_STR_TO_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def nonfinite_to_str(value: float) -> str:
+    """Return the stored string for a non-finite float."""
+    return "NaN" if value != value else _NONFINITE_TO_STR[value]
+
+
+def metric_value(value: Any, name: str) -> float | int | str:
+    """Coerce a tracked value to what a ``metric`` event stores, or raise ``MetricValueError``.
+
+    Accepts int and float, numpy scalars and 0-d arrays or tensors (anything with ``.item()``).
+    Non-finite floats become their stored strings. The common case (a float) is handled by the
+    caller inline; this is the slow path.
+    """
+    original = value
+    if not isinstance(value, (int, float)) and hasattr(value, "item"):
+        try:
+            value = value.item()
+        except (ValueError, TypeError, RuntimeError) as exc:
+            # A tensor with more than one element lands here.
+            raise MetricValueError(
+                f"metric {name!r}: value of type {type(original).__name__} is not a scalar ({exc})"
+            ) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise MetricValueError(
+            f"metric {name!r}: value must be a real number, got {type(original).__name__}"
+        )
+    if isinstance(value, int):
+        # orjson stores 64-bit integers; wider ones would fail in the flusher, far from the caller.
+        return value if _INT64_MIN <= value <= _INT64_MAX else float(value)
+    if value - value:  # only NaN and ±inf are not equal to themselves minus themselves
+        return nonfinite_to_str(value)
+    return value
+
+
+def json_like(value: Any, path: tuple[str, ...]) -> tuple[Any, list[list[str]]]:
+    """Validate a param value and return ``(stored_copy, float_paths)``.
+
+    ``stored_copy`` is a deep copy made only of dict/list/str/int/float/bool/None with
+    non-finite floats replaced by strings; ``float_paths`` lists the sub-paths (relative to
+    ``path``, list indexes as strings) where that replacement happened. Raises
+    ``ParamTypeError`` naming the full key path of the first offending value.
+    """
+    floats: list[list[str]] = []
+
+    def walk(v: Any, here: list[str]) -> Any:
+        if v is None or isinstance(v, (bool, str)):
+            return v
+        if isinstance(v, int):
+            if not _INT64_MIN <= v <= _INT64_MAX:
+                raise ParamTypeError(f"param {_show(path, here)}: integer {v} does not fit in 64 bits")
+            return v
+        if isinstance(v, float):
+            if v - v:
+                floats.append(list(here))
+                return nonfinite_to_str(v)
+            return v
+        if isinstance(v, dict):
+            out = {}
+            for k, item in v.items():
+                if not isinstance(k, str):
+                    raise ParamTypeError(
+                        f"param {_show(path, here)}: dict key {k!r} is a {type(k).__name__}, "
+                        "keys must be str"
+                    )
+                out[k] = walk(item, [*here, k])
+            return out
+        if isinstance(v, (list, tuple)):
+            return [walk(item, [*here, str(i)]) for i, item in enumerate(v)]
+        raise ParamTypeError(
+            f"param {_show(path, here)}: value of type {type(v).__name__} is not JSON-like "
+            "(use dict, list, tuple, str, int, float, bool or None)"
+        )
+
+    return walk(value, []), floats
+
+
+def _show(path: tuple[str, ...], here: list[str]) -> str:
+    return ".".join([*path, *here]) or "<root>"
+
+
+def restore_floats(value: Any, float_paths: list[list[str]]) -> Any:
+    """Undo ``json_like``'s string replacement for the listed sub-paths (in place where nested)."""
+    for sub in float_paths:
+        if not sub:
+            value = _STR_TO_NONFINITE.get(value, value)
+            continue
+        parent = value
+        try:
+            for key in sub[:-1]:
+                parent = parent[int(key)] if isinstance(parent, list) else parent[key]
+            last = int(sub[-1]) if isinstance(parent, list) else sub[-1]
+            parent[last] = _STR_TO_NONFINITE.get(parent[last], parent[last])
+        except (KeyError, IndexError, ValueError, TypeError):
+            continue  # a path that no longer matches is ignored, as readers ignore unknowns
+    return value
+
+
+def encode_events(batch: Iterable[dict[str, Any]]) -> bytes:
+    """Serialize events to JSON lines (each ends with a newline)."""
+    dumps = orjson.dumps
+    return b"".join([dumps(e, option=_DUMP_OPTS) for e in batch])
+
+
+def encode_event(event: dict[str, Any]) -> bytes:
+    """Serialize one event to a JSON line."""
+    return orjson.dumps(event, option=_DUMP_OPTS)
+
+
+def decode_event(line: bytes | str) -> dict[str, Any]:
+    """Parse one JSON line into an event, restoring non-finite floats."""
+    event = orjson.loads(line)
+    if not isinstance(event, dict):
+        raise ValueError("event line is not a JSON object")
+    etype = event.get("type")
+    if etype == ev.METRIC:
+        value = event.get("value")
+        if isinstance(value, str):
+            event["value"] = _STR_TO_NONFINITE.get(value, math.nan)
+    elif etype == ev.PARAM_SET and event.get("floats"):
+        event["value"] = restore_floats(event.get("value"), event["floats"])
+    return event
+
+
+def decode_lines(data: bytes) -> Iterator[dict[str, Any]]:
+    """Parse a block of JSON lines (a decompressed frame) into events."""
+    for line in data.splitlines():
+        if line:
+            yield decode_event(line)
+
+
+def context_key(context: Any) -> bytes:
+    """Canonical bytes of a metric context (sorted keys), used as its identity and stored form.
+
+    Raises ``TypeError`` when the context is not a dict of JSON-like values.
+    """
+    if context is None:
+        return b"{}"
+    if not isinstance(context, dict):
+        raise TypeError(f"context must be a dict, got {type(context).__name__}")
+    try:
+        return orjson.dumps(context, option=orjson.OPT_SORT_KEYS)
+    except TypeError as exc:
+        raise TypeError(f"context {context!r} is not JSON-like: {exc}") from None

@@ -1,0 +1,56 @@
+"""Event type names (DESIGN section 1) and the fields every event carries.
+
+Events read as facts in the past tense (``run.started``, ``param.set``); ``metric`` and ``log.*``
+are samples and the deliberate exceptions. Every event is a flat JSON object whose first
+fields are ``seq`` (per run, contiguous across segments), ``ts`` (Unix seconds) and ``type``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+FORMAT_VERSION: Final = 1
+
+RUN_STARTED: Final = "run.started"
+RUN_RESUMED: Final = "run.resumed"
+RUN_FINISHED: Final = "run.finished"
+RUN_DELETED: Final = "run.deleted"
+RUN_RESTORED: Final = "run.restored"
+PARAM_SET: Final = "param.set"
+PARAM_DELETED: Final = "param.deleted"
+META_SET: Final = "meta.set"
+TAG_ADDED: Final = "tag.added"
+TAG_REMOVED: Final = "tag.removed"
+METRIC: Final = "metric"
+LOG_LINE: Final = "log.line"
+LOG_RECORD: Final = "log.record"
+
+ALL_TYPES: Final = frozenset(
+    {
+        RUN_STARTED,
+        RUN_RESUMED,
+        RUN_FINISHED,
+        RUN_DELETED,
+        RUN_RESTORED,
+        PARAM_SET,
+        PARAM_DELETED,
+        META_SET,
+        TAG_ADDED,
+        TAG_REMOVED,
+        METRIC,
+        LOG_LINE,
+        LOG_RECORD,
+    }
+)
+
+# Fields settable through meta.set; anything else is a programming error.
+META_FIELDS: Final = frozenset({"name", "description", "experiment", "archived"})
+
+# Terminal statuses a writer records in run.finished. "running" is the absence of one;
+# "crashed" is never written: readers derive it (started, no end, lock free).
+STATUS_RUNNING: Final = "running"
+STATUS_FINISHED: Final = "finished"
+STATUS_FAILED: Final = "failed"
+STATUS_TERMINATED: Final = "terminated"
+STATUS_CRASHED: Final = "crashed"
+END_STATUSES: Final = frozenset({STATUS_FINISHED, STATUS_FAILED, STATUS_TERMINATED})

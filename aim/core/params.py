@@ -1,0 +1,62 @@
+"""The nested param tree: set, get and delete by key path. Pure data, no IO."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+ParamPath = tuple[str, ...]
+
+
+def as_path(key: str | tuple[str, ...] | list[str]) -> ParamPath:
+    """Normalize ``run[key]`` keys: ``"hparams"`` or ``("hparams", "lr")`` → a tuple of str."""
+    path = (key,) if isinstance(key, str) else tuple(key) if isinstance(key, (tuple, list)) else None
+    if not path or not all(isinstance(k, str) and k for k in path):
+        raise KeyError(f"param key must be a non-empty str or tuple of str, got {key!r}")
+    return path
+
+
+def set_path(tree: dict[str, Any], path: ParamPath, value: Any) -> None:
+    """Set ``value`` at ``path``, creating (or replacing non-dict) intermediate nodes."""
+    node = tree
+    for key in path[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = node[key] = {}
+        node = child
+    node[path[-1]] = value
+
+
+def get_path(tree: dict[str, Any], path: ParamPath) -> Any:
+    """Return a deep copy of the value at ``path``; ``KeyError`` when absent."""
+    node: Any = tree
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            raise KeyError(".".join(path))
+        node = node[key]
+    return copy.deepcopy(node)
+
+
+def delete_path(tree: dict[str, Any], path: ParamPath) -> bool:
+    """Delete the value at ``path``; return False when there was nothing to delete."""
+    node: Any = tree
+    for key in path[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+        if node is None:
+            return False
+    if not isinstance(node, dict) or path[-1] not in node:
+        return False
+    del node[path[-1]]
+    return True
+
+
+def leaf_keys(tree: dict[str, Any], prefix: ParamPath = ()) -> list[str]:
+    """Dotted key paths of every leaf (a non-dict value or an empty dict), for autocomplete."""
+    out: list[str] = []
+    for key, value in tree.items():
+        here = (*prefix, key)
+        if isinstance(value, dict) and value:
+            out.extend(leaf_keys(value, here))
+        else:
+            out.append(".".join(here))
+    return out

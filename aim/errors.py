@@ -1,0 +1,87 @@
+"""The exception tree of aim.
+
+Every error aim raises on purpose derives from :class:`AimError`; anything else is a bug.
+Some also derive from the builtin a Python user would reach for first (``TypeError``,
+``ValueError``, ``LookupError``) so existing ``except`` clauses keep working::
+
+    AimError
+    ├── RepoError
+    │   ├── RepoNotFoundError        no .aim where one was expected
+    │   ├── RepoFormatError          VERSION is missing, unreadable or newer than this library
+    │   └── NotADirectoryRepoError   the repo path exists but is a file (also NotADirectoryError)
+    ├── InvalidRunHashError          a hash that is not 24 lowercase hex chars (also ValueError)
+    ├── RunNotFoundError             a valid hash with no run behind it (also LookupError)
+    ├── RunLockedError               another live process holds the run's writer lock
+    ├── RunClosedError               tracking into a run that is closed, read-only or forked away
+    ├── ParamTypeError               a param value that is not JSON-like (also TypeError)
+    ├── MetricValueError             a metric value that is not a real number (also TypeError)
+    ├── CorruptSegmentError          a segment with damage that is not a torn tail
+    └── MissingExtraError            an optional dependency is not installed (also ImportError)
+
+Each error's message is one line a user can act on; ``hint`` (when set) says what to run.
+"""
+
+from __future__ import annotations
+
+
+class AimError(Exception):
+    """Root of every error aim raises on purpose."""
+
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+
+class RepoError(AimError):
+    """A problem with the repository as a whole."""
+
+
+class RepoNotFoundError(RepoError):
+    """Raised when a path holds no ``.aim`` repository and ``init`` was not asked for."""
+
+
+class RepoFormatError(RepoError):
+    """Raised when ``.aim/VERSION`` is missing, unreadable, or from a newer format version."""
+
+
+class NotADirectoryRepoError(RepoError, NotADirectoryError):
+    """Raised when the repository path (or its ``.aim``) exists but is not a directory."""
+
+
+class InvalidRunHashError(AimError, ValueError):
+    """Raised when a run hash is not 24 lowercase hex characters; checked before any path use."""
+
+
+class RunNotFoundError(AimError, LookupError):
+    """Raised when a well-formed run hash names no run in the repository."""
+
+
+class RunLockedError(AimError):
+    """Raised when another live process (or another Run object) holds the run's writer lock."""
+
+    def __init__(self, message: str, *, pid: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.pid = pid
+
+
+class RunClosedError(AimError):
+    """Raised when writing to a run that is closed, opened read-only, or owned by a parent process."""
+
+
+class ParamTypeError(AimError, TypeError):
+    """Raised when a param value is not JSON-like; the message names the offending key path."""
+
+
+class MetricValueError(AimError, TypeError):
+    """Raised when a tracked value is not a real number (or a dict of them)."""
+
+
+class CorruptSegmentError(AimError):
+    """Raised when a segment holds damaged frames followed by valid ones (not a torn tail)."""
+
+
+class MissingExtraError(AimError, ImportError):
+    """Raised when a feature needs an optional dependency; the hint names the extra to install."""

@@ -1,0 +1,1 @@
+"""The shells users construct: Run, Repo (and their async twins)."""

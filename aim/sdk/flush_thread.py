@@ -1,0 +1,130 @@
+"""FlushThread: drain the run's buffer into segment frames in the background.
+
+It sleeps until the age deadline or a size wake-up, whichever comes first, and writes nothing
+when nothing is pending. ``flush()`` is a barrier: it returns once every event tracked before
+the call is in a frame on disk (a ``seq`` watermark, not a queue length). After writing it
+keeps the index in step, off the hot path.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from aim.core.encoding import encode_events
+from aim.core.flush_policy import FlushPolicy
+from aim.core.run_state import RunState
+from aim.storage.segment_writer import SegmentWriter
+
+
+class FlushError(RuntimeError):
+    """Internal: a flush failed; carries the original OSError."""
+
+
+class FlushThread(threading.Thread):
+    """The background writer of one run."""
+
+    def __init__(
+        self,
+        state: RunState,
+        cond: threading.Condition,
+        writer: SegmentWriter,
+        policy: FlushPolicy,
+        on_written: Callable[[bool, list[Any]], None],
+        name: str,
+    ) -> None:
+        super().__init__(name=name, daemon=True)
+        self.state = state
+        self.cond = cond
+        self.writer = writer
+        self.policy = policy
+        self.on_written = on_written
+        self.written_seq = state.next_seq - 1
+        self.error: BaseException | None = None
+        self._warned = False
+        self._stop_requested = False
+        self._flush_requested = False
+        self._unwritten = b""  # encoded events whose write failed: retried first
+        self._unwritten_seq = -1
+
+    # --- called by the run, under ``cond`` -------------------------------------------------
+    def request_stop(self) -> None:
+        """Ask the thread to write what is pending and exit (caller holds ``cond``)."""
+        self._stop_requested = True
+        self.cond.notify_all()
+
+    def barrier(self, target_seq: int, timeout: float | None = None) -> bool:
+        """Wait (caller holds ``cond``) until ``target_seq`` is on disk; False on failure."""
+        self._flush_requested = True
+        self.cond.notify_all()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.written_seq < target_seq:
+            if not self.is_alive() or (self.error is not None and self._unwritten):
+                return self.written_seq >= target_seq
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            self.cond.wait(remaining if remaining is not None else 0.5)
+        return True
+
+    # --- the thread ------------------------------------------------------------------------
+    def run(self) -> None:
+        cond, state, policy = self.cond, self.state, self.policy
+        last = time.monotonic()
+        while True:
+            with cond:
+                while True:
+                    now = time.monotonic()
+                    n = len(state.pending)
+                    if self._stop_requested or self._flush_requested or policy.due(n, last, now):
+                        break
+                    cond.wait(policy.wait_time(last, now) if n else policy.interval)
+                batch = state.take_batch()
+                stopping = self._stop_requested
+                self._flush_requested = False
+                index_dirty, new_seqs = state.take_index_changes()
+                # Wake trackers waiting for room in the buffer.
+                cond.notify_all()
+            last = time.monotonic()
+            written = self._write(batch)
+            if written or index_dirty or new_seqs:
+                try:
+                    self.on_written(index_dirty, new_seqs)
+                except Exception as exc:
+                    self._warn(f"index update failed (it will be rebuilt): {exc}")
+            if stopping:
+                with cond:
+                    if not state.pending:
+                        cond.notify_all()
+                        return
+
+    def _write(self, batch: list[dict[str, Any]]) -> bool:
+        data = self._unwritten + encode_events(batch) if batch else self._unwritten
+        if not data:
+            return False
+        upto = batch[-1]["seq"] if batch else self._unwritten_seq
+        try:
+            self.writer.write(data)
+        except OSError as exc:
+            self._unwritten, self._unwritten_seq = data, upto
+            self.error = exc
+            self._warn(f"cannot write run events ({exc}); they are kept in memory and retried")
+            with self.cond:
+                self.cond.notify_all()
+            return False
+        self._unwritten = b""
+        self.error = None
+        with self.cond:
+            self.written_seq = upto
+            self.cond.notify_all()
+        return True
+
+    def _warn(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"aim: {message}", RuntimeWarning, stacklevel=1)
+            print(f"aim: warning: {message}", file=sys.stderr)

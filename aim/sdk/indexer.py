@@ -1,0 +1,175 @@
+"""Keep the index in step with the logs: incremental updates, rebuild by replay, self-heal.
+
+All three go through ``core.projection``: a writer folds its own events, a rebuild folds the
+logs, and both become rows through ``summary_rows`` so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import orjson
+
+from aim.core import events as ev
+from aim.core.encoding import nonfinite_to_str
+from aim.core.params import leaf_keys
+from aim.core.projection import LAST_VALUE, NEXT_STEP, POINTS, RunSummary, SeqKey, replay
+from aim.storage.hashes import is_run_hash
+from aim.storage.index import Index, IndexCorruptError, drop_index_files
+from aim.storage.layout import RepoLayout
+from aim.storage.lock import is_locked
+from aim.storage.segment_reader import SegmentScan, iter_segment_events
+
+
+def _json_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value - value:
+        value = nonfinite_to_str(value)
+    return orjson.dumps(value).decode()
+
+
+def run_row(summary: RunSummary, log_size: int) -> dict[str, Any]:
+    """The ``runs`` row of a summary."""
+    return {
+        "hash": summary.hash,
+        "experiment": summary.experiment,
+        "name": summary.name,
+        "description": summary.description,
+        "archived": int(bool(summary.archived)),
+        "deleted": int(summary.deleted),
+        "status": summary.status,
+        "creation_time": summary.creation_time,
+        "end_time": summary.end_time,
+        "last_seq": summary.last_seq,
+        "tags": orjson.dumps(summary.tags).decode(),
+        "params": _params_json(summary.params),
+        "log_size": log_size,
+    }
+
+
+def _params_json(params: dict[str, Any]) -> str:
+    def fix(v: Any) -> Any:
+        if isinstance(v, float) and v - v:
+            return nonfinite_to_str(v)
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [fix(x) for x in v]
+        return v
+
+    return orjson.dumps(fix(params)).decode()
+
+
+def sequence_row(key: SeqKey, entry: list[Any]) -> tuple[str, str, int, int, str | None]:
+    """A ``sequences`` row: name, context JSON, points, last step, last value JSON."""
+    name, ckey = key
+    return (name, ckey.decode(), entry[POINTS], entry[NEXT_STEP] - 1, _json_value(entry[LAST_VALUE]))
+
+
+def write_summary(index: Index, summary: RunSummary, log_size: int,
+                  sequences: list[SeqKey] | None = None, params: bool = True) -> None:
+    """Write a summary's rows; ``sequences=None`` writes all of them."""
+    keys = list(summary.sequences) if sequences is None else sequences
+    index.write_run(
+        run_row(summary, log_size),
+        [sequence_row(k, summary.sequences[k]) for k in keys],
+        leaf_keys(summary.params) if params else None,
+    )
+
+
+def replay_run(layout: RepoLayout, run_hash: str) -> tuple[RunSummary, list[SegmentScan], int]:
+    """Fold a run's whole log; return its summary, the scans of its segments, and log size."""
+    scans: list[SegmentScan] = []
+
+    def events() -> Any:
+        for path in layout.segment_paths(run_hash):
+            scan = SegmentScan(path)
+            scans.append(scan)
+            yield from iter_segment_events(path, scan)
+
+    summary = replay(run_hash, events())
+    return summary, scans, sum(s.size for s in scans)
+
+
+def log_size(layout: RepoLayout, run_hash: str) -> int:
+    """Total bytes of a run's segments."""
+    total = 0
+    for p in layout.segment_paths(run_hash):
+        try:
+            total += p.stat().st_size
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def run_hashes_on_disk(layout: RepoLayout) -> list[str]:
+    """Hashes of the run directories present (others are ignored, never trusted as paths)."""
+    try:
+        names = os.listdir(layout.runs)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if is_run_hash(n))
+
+
+def open_index(layout: RepoLayout) -> Index:
+    """Open the index, dropping and recreating it when it is corrupt; heal it."""
+    layout.index_dir.mkdir(exist_ok=True)
+    try:
+        index = Index(layout.index_db)
+        fresh = index.created
+    except IndexCorruptError:
+        drop_index_files(layout.index_db)
+        index = Index(layout.index_db)
+        fresh = True
+    try:
+        heal(layout, index, full=fresh)
+    except IndexCorruptError:
+        index.close()
+        drop_index_files(layout.index_db)
+        index = Index(layout.index_db)
+        heal(layout, index, full=True)
+    return index
+
+
+def heal(layout: RepoLayout, index: Index, *, full: bool = False) -> int:
+    """Bring the index in line with the run directories; return how many runs were re-read.
+
+    Cheap enough for every ``ls``: one directory listing, plus a lock probe for runs the index
+    believes are running. Re-reads runs that are missing from the index, and runs whose writer
+    died (lock free, still "running") when their log changed size since it was indexed.
+    """
+    on_disk = run_hashes_on_disk(layout)
+    known = {} if full else index.indexed()
+    changed = 0
+    for h in on_disk:
+        state = known.get(h)
+        if state is not None and state[0] != ev.STATUS_RUNNING:
+            continue
+        if is_locked(layout.lock_file(h)):
+            continue  # a live writer keeps its own rows current
+        if state is not None and log_size(layout, h) == state[1]:
+            continue
+        summary, _, size = replay_run(layout, h)
+        if summary.last_seq < 0 and not summary.creation_time:
+            continue  # a directory being created right now, or an empty shell: nothing to show
+        write_summary(index, summary, size)
+        changed += 1
+    present = set(on_disk)
+    for h in known:
+        if h not in present:
+            index.remove_run(h)
+            changed += 1
+    return changed
+
+
+def rebuild(layout: RepoLayout) -> int:
+    """Drop the index and replay every run's log into a fresh one; return the run count."""
+    drop_index_files(layout.index_db)
+    index = Index(layout.index_db)
+    try:
+        heal(layout, index, full=True)
+        return len(index.indexed())
+    finally:
+        index.close()

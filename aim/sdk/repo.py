@@ -1,0 +1,184 @@
+"""Repo: open or create a repository; list and read runs through the materialized index."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from aim.core import events as ev
+from aim.errors import RunNotFoundError
+from aim.sdk import indexer
+from aim.storage.hashes import validate_run_hash
+from aim.storage.index import Index
+from aim.storage.layout import AIM_DIR, RepoLayout, resolve_aim_dir
+from aim.storage.lock import is_locked
+
+if TYPE_CHECKING:
+    from aim.sdk.run import Run
+
+
+class Repo:
+    """An aim repository: the ``.aim`` folder holding run logs and the index.
+
+    ``Repo(path)`` opens an existing repository; ``path`` may name the folder that holds
+    ``.aim`` or ``.aim`` itself. ``Repo.from_path(path, init=True)`` creates it when missing.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, init: bool = False) -> None:
+        self.layout = RepoLayout(resolve_aim_dir(path))
+        if init:
+            self.layout.init()
+        else:
+            self.layout.check()
+        self._index: Index | None = None
+
+    # --- opening ---------------------------------------------------------------------------
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str], init: bool = False) -> Repo:
+        """Open the repository at ``path`` (create it when ``init`` is true)."""
+        return cls(path, init=init)
+
+    @classmethod
+    def default_repo(cls, init: bool = True) -> Repo:
+        """The nearest ``.aim`` in the working directory or its parents, else a new one here."""
+        found = find_repo_dir(Path.cwd())
+        if found is not None:
+            return cls(found)
+        return cls(Path.cwd(), init=init)
+
+    @property
+    def path(self) -> Path:
+        """The ``.aim`` directory."""
+        return self.layout.root
+
+    @property
+    def root_path(self) -> Path:
+        """The folder holding ``.aim``."""
+        return self.layout.root.parent
+
+    def __repr__(self) -> str:
+        return f"<Repo {self.layout.root}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Repo) and other.layout.root == self.layout.root
+
+    def __hash__(self) -> int:
+        return hash(self.layout.root)
+
+    # --- the index -------------------------------------------------------------------------
+    @property
+    def index(self) -> Index:
+        """The materialized index, opened (and healed) on first use."""
+        if self._index is None:
+            self._index = indexer.open_index(self.layout)
+        return self._index
+
+    def close(self) -> None:
+        """Close the index connection."""
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    def reindex(self) -> int:
+        """Drop the index and rebuild it by replaying every run's log; return the run count."""
+        self.close()
+        return indexer.rebuild(self.layout)
+
+    # --- listing ---------------------------------------------------------------------------
+    def list_all_runs(self) -> list[str]:
+        """Hashes of every (not deleted) run, oldest first."""
+        return [r["hash"] for r in self.index.run_rows()]
+
+    def list_runs(
+        self, *, experiment: str | None = None, include_deleted: bool = False,
+        only_deleted: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Run summaries from the index, oldest first, with a derived ``status``.
+
+        ``status`` is running, finished, failed, terminated, or crashed (started, never
+        finished, and no live writer holds its lock).
+        """
+        rows = self.index.run_rows(
+            experiment=experiment, include_deleted=include_deleted, only_deleted=only_deleted
+        )
+        for row in rows:
+            row["tags"] = orjson.loads(row["tags"])
+            row["params"] = orjson.loads(row["params"])
+            row["archived"] = bool(row["archived"])
+            row["deleted"] = bool(row["deleted"])
+            row["status"] = self._live_status(row["hash"], row["status"])
+            row["active"] = row["status"] == ev.STATUS_RUNNING
+        return rows
+
+    def _live_status(self, run_hash: str, recorded: str) -> str:
+        if recorded != ev.STATUS_RUNNING:
+            return recorded
+        return ev.STATUS_RUNNING if is_locked(self.layout.lock_file(run_hash)) else ev.STATUS_CRASHED
+
+    def run_status(self, run_hash: str) -> str:
+        """The derived status of one run (see ``list_runs``)."""
+        row = self.index.run_row(validate_run_hash(run_hash))
+        if row is None:
+            raise RunNotFoundError(f"no run {run_hash} in {self.layout.root}")
+        return self._live_status(run_hash, row["status"])
+
+    def has_run(self, run_hash: str) -> bool:
+        """True when a run directory with this hash exists (deleted or not)."""
+        return self.layout.run_dir(run_hash).is_dir()
+
+    def iter_runs(self) -> Iterator[Run]:
+        """Every (not deleted) run, oldest first, opened read-only."""
+        from aim.sdk.run import Run
+
+        for run_hash in self.list_all_runs():
+            if self.has_run(run_hash):
+                yield Run(run_hash, repo=self, read_only=True)
+
+    def get_run(self, run_hash: str) -> Run | None:
+        """The run with this hash opened read-only, or None when there is none (or deleted)."""
+        from aim.sdk.run import Run
+
+        validate_run_hash(run_hash)
+        if not self.has_run(run_hash):
+            return None
+        run = Run(run_hash, repo=self, read_only=True)
+        return None if run._summary.deleted else run
+
+    # --- registry (autocomplete) -----------------------------------------------------------
+    def available_sequences(self) -> list[tuple[str, dict[str, Any]]]:
+        """Distinct (metric name, context) pairs used by runs in the repo."""
+        return [(n, orjson.loads(c)) for n, c in self.index.registry_sequences()]
+
+    def available_params(self) -> list[str]:
+        """Distinct dotted param keys used by runs in the repo."""
+        return self.index.registry_params()
+
+
+def find_repo_dir(start: Path) -> Path | None:
+    """The nearest directory at or above ``start`` that holds a ``.aim`` directory."""
+    for folder in (start, *start.parents):
+        if (folder / AIM_DIR).is_dir():
+            return folder
+    return None
+
+
+_open_repos: dict[Path, Repo] = {}
+
+
+def resolve_repo(repo: Repo | str | os.PathLike[str] | None, *, create: bool) -> Repo:
+    """The Repo a Run should use: an instance, a path (created when ``create``), or the default."""
+    if isinstance(repo, Repo):
+        return repo
+    if repo is None:
+        return Repo.default_repo(init=create)
+    key = resolve_aim_dir(repo)
+    found = _open_repos.get(key)
+    if found is not None and found.layout.version_file.exists():
+        return found
+    opened = Repo(repo, init=create)
+    _open_repos[key] = opened
+    return opened

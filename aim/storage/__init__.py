@@ -1,0 +1,1 @@
+"""Local storage: files, bytes and SQLite rows. Imports nothing above it."""

@@ -1,0 +1,239 @@
+"""The materialized index: SQLite tables of run summaries, sequences and param keys.
+
+Rows only: this module never replays a log (``sdk/indexer.py`` does). The index is disposable
+(``aim storage reindex`` drops and rebuilds it), so it runs with ``synchronous=OFF``: a power
+cut may corrupt it, and a corrupt index is detected and rebuilt. WAL lets many writer
+processes update it while others list.
+
+The autocomplete registry is a view over what runs on disk use: ``DISTINCT`` over the
+sequences and param keys of every run still in the repo (tombstoned ones included until prune).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    hash TEXT PRIMARY KEY,
+    experiment TEXT NOT NULL,
+    name TEXT,
+    description TEXT,
+    archived INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    creation_time REAL,
+    end_time REAL,
+    last_seq INTEGER NOT NULL,
+    tags TEXT NOT NULL,
+    params TEXT NOT NULL,
+    log_size INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_time ON runs (creation_time);
+CREATE TABLE IF NOT EXISTS sequences (
+    hash TEXT NOT NULL,
+    name TEXT NOT NULL,
+    context TEXT NOT NULL,
+    points INTEGER NOT NULL,
+    last_step INTEGER NOT NULL,
+    last_value TEXT,
+    PRIMARY KEY (hash, name, context)
+);
+CREATE TABLE IF NOT EXISTS param_keys (
+    hash TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (hash, key)
+);
+"""
+
+RUN_COLUMNS = (
+    "hash",
+    "experiment",
+    "name",
+    "description",
+    "archived",
+    "deleted",
+    "status",
+    "creation_time",
+    "end_time",
+    "last_seq",
+    "tags",
+    "params",
+    "log_size",
+)
+
+
+class IndexCorruptError(Exception):
+    """The index file cannot be used; the caller drops and rebuilds it."""
+
+
+class Index:
+    """A connection to ``.aim/index/index.sqlite``; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self.created = not path.exists()
+        self._pid = os.getpid()
+        try:
+            self._db = self._connect()
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is None:
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            elif row[0] != SCHEMA_VERSION:
+                raise IndexCorruptError(f"index schema {row[0]}, expected {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(str(exc)) from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=OFF")
+        return db
+
+    def _conn(self) -> sqlite3.Connection:
+        # A connection must not cross fork(): a child gets its own.
+        if self._pid != os.getpid():
+            self._lock = threading.Lock()
+            self._db = self._connect()
+            self._pid = os.getpid()
+        return self._db
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._db.close()
+
+    def _run(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        db = self._conn()
+        with self._lock:
+            try:
+                return db.execute(sql, tuple(args)).fetchall()
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                    raise
+                raise IndexCorruptError(str(exc)) from exc
+
+    def write_run(
+        self,
+        run_row: dict[str, Any],
+        sequences: list[tuple[str, str, int, int, str | None]] | None,
+        param_keys: list[str] | None,
+    ) -> None:
+        """Upsert one run's row, and (when given) its sequences and param keys, atomically."""
+        h = run_row["hash"]
+        db = self._conn()
+        with self._lock:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.execute(
+                        f"INSERT OR REPLACE INTO runs ({', '.join(RUN_COLUMNS)}) "
+                        f"VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
+                        tuple(run_row[c] for c in RUN_COLUMNS),
+                    )
+                    if sequences is not None:
+                        db.executemany(
+                            "INSERT OR REPLACE INTO sequences VALUES (?, ?, ?, ?, ?, ?)",
+                            [(h, *s) for s in sequences],
+                        )
+                    if param_keys is not None:
+                        db.execute("DELETE FROM param_keys WHERE hash = ?", (h,))
+                        db.executemany(
+                            "INSERT OR IGNORE INTO param_keys VALUES (?, ?)", [(h, k) for k in param_keys]
+                        )
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                    raise
+                raise IndexCorruptError(str(exc)) from exc
+
+    def remove_run(self, run_hash: str) -> None:
+        """Forget a run (its directory is gone)."""
+        db = self._conn()
+        with self._lock:
+            db.execute("BEGIN IMMEDIATE")
+            for table in ("runs", "sequences", "param_keys"):
+                db.execute(f"DELETE FROM {table} WHERE hash = ?", (run_hash,))
+            db.execute("COMMIT")
+
+    def clear(self) -> None:
+        """Drop every row (reindex starts from here)."""
+        db = self._conn()
+        with self._lock:
+            db.execute("BEGIN IMMEDIATE")
+            for table in ("runs", "sequences", "param_keys"):
+                db.execute(f"DELETE FROM {table}")
+            db.execute("COMMIT")
+
+    def run_rows(self, *, experiment: str | None = None, include_deleted: bool = False,
+                 only_deleted: bool = False) -> list[dict[str, Any]]:
+        """Run rows, oldest first, filtered by experiment and tombstone state."""
+        where, args = [], []
+        if experiment is not None:
+            where.append("experiment = ?")
+            args.append(experiment)
+        if only_deleted:
+            where.append("deleted = 1")
+        elif not include_deleted:
+            where.append("deleted = 0")
+        sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY creation_time, hash"
+        return [dict(zip(RUN_COLUMNS, r)) for r in self._run(sql, args)]
+
+    def run_row(self, run_hash: str) -> dict[str, Any] | None:
+        """One run's row, or None."""
+        rows = self._run(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE hash = ?", (run_hash,))
+        return dict(zip(RUN_COLUMNS, rows[0])) if rows else None
+
+    def indexed(self) -> dict[str, tuple[str, int]]:
+        """``hash -> (status, log_size)`` for every indexed run: enough to spot staleness."""
+        return {h: (s, n) for h, s, n in self._run("SELECT hash, status, log_size FROM runs")}
+
+    def sequence_rows(self, run_hash: str) -> list[tuple[str, str, int, int, str | None]]:
+        """``(name, context_json, points, last_step, last_value_json)`` of one run."""
+        return [
+            tuple(r)  # type: ignore[misc]
+            for r in self._run(
+                "SELECT name, context, points, last_step, last_value FROM sequences "
+                "WHERE hash = ? ORDER BY name, context",
+                (run_hash,),
+            )
+        ]
+
+    def registry_sequences(self) -> list[tuple[str, str]]:
+        """Distinct (name, context_json) over every run in the repo."""
+        return [tuple(r) for r in self._run(  # type: ignore[misc]
+            "SELECT DISTINCT name, context FROM sequences ORDER BY name, context")]
+
+    def registry_params(self) -> list[str]:
+        """Distinct param keys (dotted) over every run in the repo."""
+        return [r[0] for r in self._run("SELECT DISTINCT key FROM param_keys ORDER BY key")]
+
+    def param_key_rows(self, run_hash: str) -> list[str]:
+        """One run's param keys."""
+        return [r[0] for r in self._run(
+            "SELECT key FROM param_keys WHERE hash = ? ORDER BY key", (run_hash,))]
+
+
+def drop_index_files(path: Path) -> None:
+    """Delete the index database and its WAL/SHM side files."""
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            Path(str(path) + suffix).unlink()
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,128 @@
+"""Where things live under ``.aim``: paths, the VERSION line, segment names.
+
+Every path built from a run hash goes through ``RepoLayout.run_dir``, which validates the
+hash first, so a user string can never walk out of the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from aim.errors import NotADirectoryRepoError, RepoFormatError, RepoNotFoundError
+from aim.storage.hashes import validate_run_hash
+
+AIM_DIR = ".aim"
+FORMAT_NAME = "aim-eventlog"
+FORMAT_VERSION = 1
+VERSION_LINE = f"{FORMAT_NAME} {FORMAT_VERSION}\n"
+SEGMENT_RE = re.compile(r"^(\d{8})\.jsonl\.zst\Z")
+
+
+def segment_name(number: int) -> str:
+    """File name of segment ``number`` (``00000007.jsonl.zst``)."""
+    if not 0 <= number <= 99_999_999:
+        raise ValueError(f"segment number out of range: {number}")
+    return f"{number:08d}.jsonl.zst"
+
+
+def parse_segment_name(name: str) -> int | None:
+    """Segment number of a file name, or None when the name is not a segment's."""
+    m = SEGMENT_RE.match(name)
+    return int(m.group(1)) if m else None
+
+
+def resolve_aim_dir(path: str | os.PathLike[str]) -> Path:
+    """The ``.aim`` directory for ``path``: either the folder holding ``.aim`` or ``.aim`` itself."""
+    p = Path(path).expanduser()
+    if p.name == AIM_DIR:
+        return p.absolute()
+    return (p / AIM_DIR).absolute()
+
+
+class RepoLayout:
+    """Paths inside one ``.aim`` directory."""
+
+    def __init__(self, aim_dir: Path) -> None:
+        self.root = aim_dir
+        self.runs = aim_dir / "runs"
+        self.index_dir = aim_dir / "index"
+        self.version_file = aim_dir / "VERSION"
+
+    def run_dir(self, run_hash: str) -> Path:
+        """The directory of a run; the hash is validated before it becomes a path."""
+        return self.runs / validate_run_hash(run_hash)
+
+    def events_dir(self, run_hash: str) -> Path:
+        """The directory holding a run's segments."""
+        return self.run_dir(run_hash) / "events"
+
+    def lock_file(self, run_hash: str) -> Path:
+        """The run's writer lock file."""
+        return self.run_dir(run_hash) / "LOCK"
+
+    @property
+    def index_db(self) -> Path:
+        """The SQLite file of the materialized index."""
+        return self.index_dir / "index.sqlite"
+
+    def check(self) -> None:
+        """Raise a precise error unless this is a usable repository of a format we read."""
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryRepoError(f"{self.root} exists but is not a directory")
+        if not self.root.is_dir():
+            parent = self.root.parent
+            if parent.exists() and not parent.is_dir():
+                raise NotADirectoryRepoError(f"{parent} is a file, not a directory")
+            raise RepoNotFoundError(
+                f"no aim repository at {parent}", hint=f"run `aim init --repo {parent}`"
+            )
+        try:
+            line = self.version_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise RepoFormatError(f"{self.root} has no VERSION file; not an aim-eventlog repository") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RepoFormatError(f"cannot read {self.version_file}: {exc}") from None
+        name, _, version = line.partition(" ")
+        if name != FORMAT_NAME or not version.isdigit():
+            raise RepoFormatError(f"{self.version_file} says {line!r}; expected '{FORMAT_NAME} N'")
+        if int(version) > FORMAT_VERSION:
+            raise RepoFormatError(
+                f"repository format {version} is newer than this aim reads ({FORMAT_VERSION})",
+                hint="upgrade aim: pip install -U aim",
+            )
+
+    def init(self) -> bool:
+        """Create the repository if missing; return True when it was created."""
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryRepoError(f"{self.root} exists but is not a directory")
+        parent = self.root.parent
+        if parent.exists() and not parent.is_dir():
+            raise NotADirectoryRepoError(f"{parent} is a file, not a directory")
+        created = False
+        if not self.version_file.exists():
+            self.runs.mkdir(parents=True, exist_ok=True)
+            self.index_dir.mkdir(exist_ok=True)
+            tmp = self.root / f"VERSION.{os.getpid()}.tmp"
+            tmp.write_text(VERSION_LINE, encoding="utf-8")
+            # Rename is atomic: two processes initialising at once both end with one VERSION.
+            os.replace(tmp, self.version_file)
+            created = True
+        self.check()
+        self.runs.mkdir(exist_ok=True)
+        self.index_dir.mkdir(exist_ok=True)
+        return created
+
+    def segment_numbers(self, run_hash: str) -> list[int]:
+        """Sorted segment numbers of a run (empty when it has none)."""
+        try:
+            names = os.listdir(self.events_dir(run_hash))
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in map(parse_segment_name, names) if n is not None)
+
+    def segment_paths(self, run_hash: str) -> list[Path]:
+        """A run's segment files in order."""
+        d = self.events_dir(run_hash)
+        return [d / segment_name(n) for n in self.segment_numbers(run_hash)]
