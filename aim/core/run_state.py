@@ -32,6 +32,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     ev.STATUS_FINISHED: frozenset(),
     ev.STATUS_FAILED: frozenset(),
     ev.STATUS_TERMINATED: frozenset(),
+    "frozen": frozenset(),
 }
 
 # Samples that never change a run's summary: not worth a round trip through the projection.
@@ -46,6 +47,7 @@ class RunState:
         self.next_seq = summary.last_seq + 1
         self.sequences = summary.sequences
         self.status = ev.STATUS_RUNNING
+        self.closed_reason = "run is closed; reopen it with Run(run_hash=...) to write more"
         self.pending: list[dict[str, Any]] = []
         # Pre-serialized contexts: the flusher embeds them as-is, and a user mutating their
         # context dict after track() cannot change an event already tracked.
@@ -71,7 +73,7 @@ class RunState:
     ) -> int:
         """Append one metric event; return the pending count. Value and key are pre-validated."""
         if self.status != ev.STATUS_RUNNING:
-            raise RunClosedError("run is closed; reopen it with Run(run_hash=...) to track more")
+            raise RunClosedError(self.closed_reason)
         entry = self.sequences.get(key)
         if entry is None:
             entry = self._new_sequence(key)
@@ -111,7 +113,7 @@ class RunState:
     def record(self, etype: str, ts: float, payload: dict[str, Any] | None = None) -> int:
         """Append a non-metric event and fold it into the summary; return the pending count."""
         if self.status != ev.STATUS_RUNNING:
-            raise RunClosedError("run is closed; reopen it with Run(run_hash=...) to write more")
+            raise RunClosedError(self.closed_reason)
         return self._append(etype, ts, payload)
 
     def _append(self, etype: str, ts: float, payload: dict[str, Any] | None) -> int:
@@ -126,10 +128,18 @@ class RunState:
         self.pending.append(event)
         return len(self.pending)
 
+    def freeze(self, reason: str) -> None:
+        """Refuse every later write with ``reason`` (read-only runs, forked children)."""
+        self.status = "frozen"
+        self.closed_reason = reason
+
     def finish(self, status: str, ts: float) -> None:
         """Record ``run.finished`` with ``status`` and close the session."""
         if status not in TRANSITIONS[self.status]:
-            raise RunClosedError(f"run is already {self.status}; cannot become {status}")
+            raise RunClosedError(
+                self.closed_reason if self.status == "frozen"
+                else f"run is already {self.status}; cannot become {status}"
+            )
         self._append(ev.RUN_FINISHED, ts, {"status": status})
         self.status = status
 

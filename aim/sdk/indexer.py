@@ -7,7 +7,7 @@ logs, and both become rows through ``summary_rows`` so they cannot disagree.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -19,7 +19,9 @@ from aim.storage.hashes import is_run_hash
 from aim.storage.index import Index, IndexCorruptError, drop_index_files
 from aim.storage.layout import RepoLayout
 from aim.storage.lock import is_locked
-from aim.storage.segment_reader import SegmentScan, iter_segment_events
+
+if TYPE_CHECKING:
+    from aim.storage.segment_reader import SegmentScan
 
 
 def _json_value(value: Any) -> str | None:
@@ -81,6 +83,10 @@ def write_summary(index: Index, summary: RunSummary, log_size: int,
 
 def replay_run(layout: RepoLayout, run_hash: str) -> tuple[RunSummary, list[SegmentScan], int]:
     """Fold a run's whole log; return its summary, the scans of its segments, and log size."""
+    # Imported here: listing runs from a healthy index never needs zstandard.
+    from aim.sdk.log import iter_segment_events
+    from aim.storage.segment_reader import SegmentScan
+
     scans: list[SegmentScan] = []
 
     def events() -> Any:

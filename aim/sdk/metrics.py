@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from aim.core import events as ev
-from aim.storage.segment_reader import iter_events
+from aim.sdk.log import iter_events
 
 
 @dataclass

@@ -102,6 +102,7 @@ class Run:
             self.hash = run_hash
             self._require_run_dir()
             self._state = RunState(indexer.replay_run(layout, run_hash)[0])
+            self._state.freeze(f"run {run_hash} is open read-only; open it with Run(run_hash=...) to write")
             self._closed = True
             return
         self._policy = FlushPolicy(
@@ -265,13 +266,10 @@ class Run:
             return default
 
     def _record(self, etype: str, payload: dict[str, Any]) -> None:
-        if self.read_only:
-            raise RunClosedError(f"run {self.hash} is open read-only")
         with self._lock:
-            if self._detached:
-                raise RunClosedError(self._detached_message())
             self._state.record(etype, _now(), payload)
-            self._cond.notify_all() if len(self._state.pending) >= self._wake_at else None
+            if len(self._state.pending) >= self._wake_at:
+                self._cond.notify_all()
 
     def _set_meta(self, field: str, value: Any) -> None:
         self._record(ev.META_SET, {"field": field, "value": value})
@@ -430,13 +428,13 @@ class Run:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._flusher = None
+        self._state.freeze(
+            f"run {self.hash} belongs to process {os.getppid()}; a forked child cannot write it"
+        )
         if self._run_lock is not None:
             self._run_lock.forget()
         if self._writer is not None:
             self._writer.abandon()
-
-    def _detached_message(self) -> str:
-        return f"run {self.hash} belongs to the parent process; a forked child cannot write it"
 
     def __enter__(self) -> Run:
         return self

@@ -1,4 +1,4 @@
-"""Read segments: verified frames only, lines out.
+"""Read segments: verified frames only, JSON lines out (decoding them is the caller's job).
 
 A reader accepts a frame only after its checksum verified. Damage is classified:
 
@@ -14,11 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import orjson
-
-from aim.core.encoding import decode_lines
 from aim.storage.frames import ZSTD_MAGIC, FrameError, decompress_frame, frame_length
 
 
@@ -91,21 +87,14 @@ def scan_segment(path: Path) -> SegmentScan:
     return scan
 
 
-def iter_segment_events(path: Path, scan: SegmentScan | None = None) -> Iterator[dict[str, Any]]:
-    """Events of one segment in order; damaged frames and a torn tail are skipped."""
+def iter_segment_lines(path: Path, scan: SegmentScan | None = None) -> Iterator[bytes]:
+    """JSON lines of one segment in order; damaged frames and a torn tail are skipped."""
     scan = scan if scan is not None else SegmentScan(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return
     for payload in iter_payloads(data, scan):
-        try:
-            yield from list(decode_lines(payload))
-        except (orjson.JSONDecodeError, ValueError):
-            scan.damaged.append((-1, -1))
-
-
-def iter_events(paths: list[Path]) -> Iterator[dict[str, Any]]:
-    """Events of several segments, in the order given."""
-    for path in paths:
-        yield from iter_segment_events(path)
+        for line in payload.splitlines():
+            if line:
+                yield line

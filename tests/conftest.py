@@ -1,0 +1,39 @@
+"""Shared fixtures: a temp repo path, and helpers to run the real CLI and child scripts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHILDREN = Path(__file__).resolve().parent / "children"
+
+
+@pytest.fixture
+def repo_path(tmp_path: Path) -> Path:
+    """A folder for a repository (``.aim`` is created inside by the first Run)."""
+    p = tmp_path / "repo"
+    p.mkdir()
+    return p
+
+
+def run_cli(*args: str, input: str | None = None, cwd: Path | None = None,
+            env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the real ``aim`` entry point (``python -m aim``) in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "aim", *args],
+        input=input, capture_output=True, text=True, cwd=cwd, env=full_env, timeout=timeout,
+    )
+
+
+def run_child(script: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``tests/children/<script>`` to completion in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, str(CHILDREN / script), *args],
+        capture_output=True, text=True, timeout=timeout,
+    )

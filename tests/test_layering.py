@@ -1,0 +1,66 @@
+"""Imports point down the layers: cli → sdk → core / storage; errors imports nothing of aim.
+
+core is sans-IO: no files, threads, clocks or processes. storage imports nothing above it.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parent.parent / "aim"
+
+# layer -> the aim packages it may import
+ALLOWED = {
+    "errors": set(),
+    "core": {"core", "errors"},
+    "storage": {"storage", "errors"},
+    "sdk": {"sdk", "core", "storage", "errors"},
+    "cli": {"cli", "sdk", "core", "storage", "errors", "__init__"},
+}
+CORE_FORBIDDEN = {"os", "io", "threading", "time", "socket", "sqlite3", "fcntl", "subprocess",
+                  "anyio", "boto3", "psutil", "pynvml", "pathlib", "signal", "shutil"}
+NEVER_AT_TOP = {"boto3", "botocore", "psutil", "pynvml"}
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+def _layer(path: Path) -> str:
+    rel = path.relative_to(PKG)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def test_imports_point_down():
+    problems = []
+    for path in sorted(PKG.rglob("*.py")):
+        layer = _layer(path)
+        if layer not in ALLOWED:
+            continue
+        for name in _imports(path):
+            if name == "aim" or name.startswith("aim."):
+                target = name.split(".")[1] if "." in name else "__init__"
+                if target not in ALLOWED[layer]:
+                    problems.append(f"{path.relative_to(PKG)} imports {name}")
+            elif layer == "core" and name.split(".")[0] in CORE_FORBIDDEN:
+                problems.append(f"{path.relative_to(PKG)} (core, sans-IO) imports {name}")
+    assert problems == []
+
+
+def test_heavy_optional_modules_are_never_imported_at_module_level():
+    problems = []
+    for path in sorted(PKG.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                problems += [f"{path.relative_to(PKG)}: {n}" for n in names if n.split(".")[0] in NEVER_AT_TOP]
+    assert problems == []
