@@ -43,7 +43,9 @@ class FlushThread(threading.Thread):
         self.writer = writer
         self.policy = policy
         self.on_written = on_written
-        self.written_seq = state.next_seq - 1
+        # Events already pending (run.started/resumed) are not written yet: a flush() right
+        # after Run() must wait for them too.
+        self.written_seq = state.next_seq - 1 - len(state.pending)
         self.error: BaseException | None = None
         self._warned = False
         self._stop_requested = False

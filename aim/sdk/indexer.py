@@ -172,6 +172,7 @@ def heal(layout: RepoLayout, index: Index, *, full: bool = False) -> int:
 
 def rebuild(layout: RepoLayout) -> int:
     """Drop the index and replay every run's log into a fresh one; return the run count."""
+    layout.index_dir.mkdir(exist_ok=True)
     drop_index_files(layout.index_db)
     index = Index(layout.index_db)
     try:

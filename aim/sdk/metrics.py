@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from aim.core import events as ev
+from aim.core.encoding import context_key
 from aim.sdk.log import iter_events
 
 
@@ -36,9 +37,11 @@ class MetricSequence:
 def read_metric(segments: list[Path], name: str, context: dict[str, Any]) -> MetricSequence:
     """Collect one sequence from segment files (a streaming pass over the log)."""
     by_step: dict[int, tuple[Any, Any, Any]] = {}
+    want = context_key(context)
     for event in iter_events(segments):
         if event.get("type") == ev.METRIC and event.get("name") == name \
-                and (event.get("context") or {}) == context:
+                and (event.get("context") or {}) == context \
+                and context_key(event.get("context") or {}) == want:  # 1 == True, but not in JSON
             by_step[event["step"]] = (event.get("value"), event.get("epoch"), event.get("ts"))
     seq = MetricSequence(name, dict(context))
     for step in sorted(by_step):

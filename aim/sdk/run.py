@@ -25,13 +25,14 @@ from aim.storage.lock import RunLock, is_locked
 from aim.storage.repair import repair_scans
 from aim.storage.segment_writer import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, SegmentWriter
 
-_time = time.time
+_time_ns = time.time_ns
 
 
 def _now() -> float:
     # Millisecond timestamps: enough for a training log, and consecutive events share most
-    # digits, which keeps metric events near 12 bytes each on disk.
-    return round(_time(), 3)
+    # digits, which keeps metric events near 12 bytes each on disk. Integer division then one
+    # true division gives the shortest repr (1764134400.123) and costs less than round().
+    return _time_ns() // 1_000_000 / 1000
 _EMPTY_CONTEXT = b"{}"
 
 
@@ -103,6 +104,8 @@ class Run:
             self._require_run_dir()
             self._state = RunState(indexer.replay_run(layout, run_hash)[0])
             self._state.freeze(f"run {run_hash} is open read-only; open it with Run(run_hash=...) to write")
+            self._keys = {}
+            self._track_metric = self._state.track_metric
             self._closed = True
             return
         self._policy = FlushPolicy(
@@ -111,6 +114,7 @@ class Run:
             max_pending=max_buffered_events,
         )
         self._wake_at = self._policy.batch_events
+        self._keys: dict[Any, SeqKey] = {}
         now = _now()
         if run_hash is None:
             self.hash = new_run_hash()
@@ -152,8 +156,9 @@ class Run:
                 {"hash": self.hash, "pid": os.getpid(), "host": socket.gethostname(),
                  "format": ev.FORMAT_VERSION},
             )
-            if experiment is not None and experiment != summary.experiment:
+            if experiment and experiment != summary.experiment:
                 self._state.record(ev.META_SET, now, {"field": "experiment", "value": experiment})
+        self._track_metric = self._state.track_metric
         self._writer = SegmentWriter(
             layout.events_dir(self.hash), max_bytes=segment_max_bytes, max_age=segment_max_age
         )
@@ -188,6 +193,9 @@ class Run:
         explicit step at or above that counter moves it on. Validation happens here, so a bad
         value raises now and nothing is recorded.
         """
+        # The hot path: every line here costs on each of millions of calls. Common cases
+        # (float value, str name, int or no step, dict context seen before) take the first
+        # branch of each test; everything else goes to a helper.
         if type(value) is float:
             if value - value:
                 value = nonfinite_to_str(value)
@@ -196,18 +204,32 @@ class Run:
             return
         else:
             value = metric_value(value, name)  # type: ignore[arg-type]
-        if type(name) is not str or not name:
-            _check_name(name)
-        if (step is not None and type(step) is not int) or (step is not None and step < 0):
+        if step is not None and (type(step) is not int or step < 0):
             step = _check_int(step, "step")
         if epoch is not None and type(epoch) is not int:
             epoch = _check_int(epoch, "epoch")
-        key = (name, _EMPTY_CONTEXT if context is None else context_key(context))
-        ts = round(_time(), 3)
+        try:
+            key = self._keys.get((name, None if context is None else tuple(context.items())))
+        except (TypeError, AttributeError):  # unhashable values, or not a mapping
+            key = None
+        if key is None:
+            key = self._sequence_key(name, context)
+        ts = _time_ns() // 1_000_000 / 1000
         with self._lock:
-            n = self._state.track_metric(value, name, step, epoch, key, ts)  # type: ignore[arg-type]
-            if n >= self._wake_at:
-                self._buffer_full(n)
+            if self._track_metric(value, name, step, epoch, key, ts) >= self._wake_at:
+                self._buffer_full()
+
+    def _sequence_key(self, name: Any, context: Any) -> SeqKey:
+        """Validate a (name, context) pair and remember its canonical key (slow path)."""
+        _check_name(name)
+        key = (name, _EMPTY_CONTEXT if context is None else context_key(context))
+        # Only contexts made of str keys and str values are remembered: the cache compares
+        # items with ==, and 1 == 1.0 == True would merge sequences whose JSON differs.
+        if context is None or all(type(k) is str and type(v) is str for k, v in context.items()):
+            if len(self._keys) >= 4096:  # contexts built from ever-changing values
+                self._keys.clear()
+            self._keys[(name, None if context is None else tuple(context.items()))] = key
+        return key
 
     def _track_many(
         self, values: dict[str, Any], name: Any, step: Any, epoch: Any, context: Any
@@ -221,14 +243,14 @@ class Run:
         if epoch is not None:
             epoch = _check_int(epoch, "epoch")
         ckey = _EMPTY_CONTEXT if context is None else context_key(context)
-        ts = round(_time(), 3)
+        ts = _now()
         with self._lock:
             for k, v in checked:
-                n = self._state.track_metric(v, k, step, epoch, (k, ckey), ts)
+                n = self._track_metric(v, k, step, epoch, (k, ckey), ts)
             if checked and n >= self._wake_at:
-                self._buffer_full(n)
+                self._buffer_full()
 
-    def _buffer_full(self, n: int) -> None:
+    def _buffer_full(self) -> None:
         # Called with the lock held. Wake the flusher at the batch size; past the bound, wait.
         self._cond.notify_all()
         flusher = self._flusher

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from aim.errors import AimError
+
 SCHEMA_VERSION = "1"
 
 _SCHEMA = """
@@ -71,8 +73,10 @@ RUN_COLUMNS = (
 )
 
 
-class IndexCorruptError(Exception):
-    """The index file cannot be used; the caller drops and rebuilds it."""
+class IndexCorruptError(AimError):
+    """The index file cannot be used; callers drop and rebuild it (``aim storage reindex``)."""
+
+    hint = "run `aim storage reindex`"
 
 
 class Index:
@@ -83,9 +87,9 @@ class Index:
         self._lock = threading.Lock()
         self.created = not path.exists()
         self._pid = os.getpid()
+        self._ino = -1
         try:
             self._db = self._connect()
-            self._db.executescript(_SCHEMA)
             row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if row is None:
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
@@ -98,14 +102,22 @@ class Index:
         db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=OFF")
+        db.executescript(_SCHEMA)
+        self._ino = _inode(self.path)
         return db
 
     def _conn(self) -> sqlite3.Connection:
-        # A connection must not cross fork(): a child gets its own.
+        # A connection must not cross fork(): a child gets its own. And after a reindex in
+        # another process replaced the file, rows written here would go to the deleted one.
         if self._pid != os.getpid():
             self._lock = threading.Lock()
             self._db = self._connect()
             self._pid = os.getpid()
+        elif _inode(self.path) != self._ino:
+            with self._lock:
+                self._db.close()
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = self._connect()
         return self._db
 
     def close(self) -> None:
@@ -228,6 +240,13 @@ class Index:
         """One run's param keys."""
         return [r[0] for r in self._run(
             "SELECT key FROM param_keys WHERE hash = ? ORDER BY key", (run_hash,))]
+
+
+def _inode(path: Path) -> int:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return -1
 
 
 def drop_index_files(path: Path) -> None:

@@ -321,3 +321,14 @@ def test_repo_open_default_and_iter(tmp_path, monkeypatch):
     assert Repo.from_path(tmp_path / ".aim") == Repo.from_path(tmp_path) == repo
     assert [x.hash for x in repo.iter_runs()] == [r.hash]
     assert repo.get_run(r.hash).hash == r.hash
+
+
+def test_contexts_that_compare_equal_but_serialize_differently_stay_apart(repo_path):
+    with Run(repo=repo_path) as run:
+        for ctx in ({"fold": 1}, {"fold": True}, {"fold": 1.0}, {"fold": "1"}, {"fold": 1}):
+            run.track(1.0, name="m", context=ctx)
+    back = Run(run.hash, repo=repo_path, read_only=True)
+    assert sorted(str(c) for _, c in back.metrics()) == sorted(
+        ["{'fold': 1}", "{'fold': True}", "{'fold': 1.0}", "{'fold': '1'}"])
+    assert back.get_metric("m", {"fold": 1}).steps == [0, 1]
+    assert back.get_metric("m", {"fold": True}).steps == [0]
