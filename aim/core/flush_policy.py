@@ -17,7 +17,7 @@ class FlushPolicy:
 
     interval: float = 1.0
     batch_events: int = 20_000
-    max_pending: int = 100_000
+    max_pending: int = 50_000
 
     def __post_init__(self) -> None:
         if self.interval <= 0:

@@ -74,7 +74,7 @@ class Run:
         force_resume: bool = False,
         *,
         flush_interval: float = 1.0,
-        max_buffered_events: int = 100_000,
+        max_buffered_events: int = 50_000,
         segment_max_bytes: int = DEFAULT_MAX_BYTES,
         segment_max_age: float = DEFAULT_MAX_AGE,
     ) -> None:
