@@ -140,9 +140,14 @@ class RunState:
         self._append(ev.RUN_FINISHED, ts, {"status": status})
         self.status = status
 
-    def take_batch(self) -> list[dict[str, Any]]:
-        """Drain the pending events (in seq order) for the writer."""
-        batch, self.pending = self.pending, []
+    def take_batch(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Drain up to ``limit`` pending events (all when None), oldest first."""
+        pending = self.pending
+        if limit is None or len(pending) <= limit:
+            self.pending = []
+            return pending
+        batch = pending[:limit]
+        del pending[:limit]
         return batch
 
     def take_index_changes(self) -> tuple[bool, list[SeqKey]]:

@@ -47,9 +47,12 @@ class FlushThread(threading.Thread):
         # after Run() must wait for them too.
         self.written_seq = state.next_seq - 1 - len(state.pending)
         self.error: BaseException | None = None
+        self.attempts = 0  # write attempts started (numbered under the lock)
+        self.last_failed_attempt = 0
         self._warned = False
         self._stop_requested = False
         self._flush_requested = False
+        self._flush_upto = -1  # barrier target: keep writing until this seq is on disk
         self._unwritten = b""  # encoded events whose write failed: retried first
         self._unwritten_seq = -1
 
@@ -61,11 +64,14 @@ class FlushThread(threading.Thread):
 
     def barrier(self, target_seq: int, timeout: float | None = None) -> bool:
         """Wait (caller holds ``cond``) until ``target_seq`` is on disk; False on failure."""
-        self._flush_requested = True
+        self._flush_upto = max(self._flush_upto, target_seq)
         self.cond.notify_all()
         deadline = None if timeout is None else time.monotonic() + timeout
+        started_before = self.attempts
         while self.written_seq < target_seq:
-            if not self.is_alive() or (self.error is not None and self._unwritten):
+            # Give up when the thread is gone, or when a write that started after this call
+            # failed (an earlier failure gets a retry first).
+            if not self.is_alive() or self.last_failed_attempt > started_before:
                 return self.written_seq >= target_seq
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -75,39 +81,57 @@ class FlushThread(threading.Thread):
 
     # --- the thread ------------------------------------------------------------------------
     def run(self) -> None:
+        # One acquisition of the run's lock per frame: the tracking thread holds that lock in
+        # every track() call, and each contended acquisition can cost this thread a whole GIL
+        # switch interval (5 ms).
         cond, state, policy = self.cond, self.state, self.policy
         last = time.monotonic()
+        upto = -1  # seq of the last event of the frame just written (-1: none)
         while True:
             with cond:
+                if upto >= 0:
+                    self.written_seq = upto
+                    cond.notify_all()  # barrier waiters
                 while True:
                     now = time.monotonic()
                     n = len(state.pending)
-                    if self._stop_requested or self._flush_requested or policy.due(n, last, now):
-                        break
-                    cond.wait(policy.wait_time(last, now) if n else policy.interval)
-                batch = state.take_batch()
-                stopping = self._stop_requested
-                self._flush_requested = False
-                index_dirty, new_seqs = state.take_index_changes()
-                # Wake trackers waiting for room in the buffer.
-                cond.notify_all()
-            last = time.monotonic()
-            written = self._write(batch)
-            if written or index_dirty or new_seqs:
-                try:
-                    self.on_written(index_dirty, new_seqs)
-                except Exception as exc:
-                    self._warn(f"index update failed (it will be rebuilt): {exc}")
-            if stopping:
-                with cond:
-                    if not state.pending:
+                    if self._stop_requested and not n and not self._unwritten:
                         cond.notify_all()
                         return
+                    if (self._stop_requested or self._flush_requested or policy.due(n, last, now)
+                            or (n and self._flush_upto > self.written_seq)
+                            or n >= policy.batch_events):
+                        break
+                    cond.wait(policy.wait_time(last, now) if n else policy.interval)
+                # One frame holds at most a batch: under a producer that never pauses, frames
+                # keep coming every batch instead of once per full buffer, which is what keeps
+                # the SIGKILL loss near the flush interval.
+                batch = state.take_batch(policy.batch_events)
+                self.attempts += 1
+                attempt = self.attempts
+                self._flush_requested = False
+                index_dirty, new_seqs = state.take_index_changes()
+                cond.notify_all()  # trackers waiting for room in the buffer
+            last = time.monotonic()
+            upto = self._write(batch, attempt)
+            if upto < 0 and self._unwritten:
+                with cond:
+                    if self._stop_requested:
+                        cond.notify_all()
+                        return  # close() reports the error; the events stay unwritten
+                    cond.wait(policy.interval)  # back off instead of spinning on a full disk
+            if upto >= 0 or index_dirty or new_seqs:
+                try:
+                    self.on_written(index_dirty, new_seqs)
+                except Exception as exc:  # the index heals itself; never kill the flusher
+                    self._warn(f"index update failed (it will be rebuilt): {exc}")
 
-    def _write(self, batch: list[dict[str, Any]]) -> bool:
+    def _write(self, batch: list[dict[str, Any]], attempt: int) -> int:
+        """Write ``batch`` (after anything left from a failed write); return the last seq
+        written, or -1 when nothing was written."""
         data = self._unwritten + encode_events(batch) if batch else self._unwritten
         if not data:
-            return False
+            return -1
         upto = batch[-1]["seq"] if batch else self._unwritten_seq
         try:
             self.writer.write(data)
@@ -116,14 +140,12 @@ class FlushThread(threading.Thread):
             self.error = exc
             self._warn(f"cannot write run events ({exc}); they are kept in memory and retried")
             with self.cond:
+                self.last_failed_attempt = attempt
                 self.cond.notify_all()
-            return False
+            return -1
         self._unwritten = b""
         self.error = None
-        with self.cond:
-            self.written_seq = upto
-            self.cond.notify_all()
-        return True
+        return upto
 
     def _warn(self, message: str) -> None:
         if not self._warned:

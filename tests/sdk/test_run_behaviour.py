@@ -332,3 +332,42 @@ def test_contexts_that_compare_equal_but_serialize_differently_stay_apart(repo_p
         ["{'fold': 1}", "{'fold': True}", "{'fold': 1.0}", "{'fold': '1'}"])
     assert back.get_metric("m", {"fold": 1}).steps == [0, 1]
     assert back.get_metric("m", {"fold": True}).steps == [0]
+
+
+def test_a_failing_disk_warns_once_keeps_events_and_close_reports_it(repo_path):
+    run = Run(repo=repo_path, flush_interval=0.05)
+    run.track(1.0, name="m")
+    run.flush()
+    real_write = run._writer.write
+    failing = [True]
+
+    def write(data):
+        if failing[0]:
+            raise OSError(28, "No space left on device")
+        return real_write(data)
+
+    run._writer.write = write  # the OS error a full disk gives, at the real call site
+    with pytest.warns(RuntimeWarning, match="No space left"):
+        run.track(2.0, name="m")
+        with pytest.raises(RunClosedError, match="not written"):
+            run.flush(timeout=1.0)
+    failing[0] = False  # space freed: the kept events are written on the next attempt
+    run.track(3.0, name="m")
+    run.flush(timeout=10)
+    run.close()
+    assert Run(run.hash, repo=repo_path, read_only=True).get_metric("m").values == [1.0, 2.0, 3.0]
+
+
+def test_close_with_a_dead_disk_raises_and_returns(repo_path):
+    run = Run(repo=repo_path, flush_interval=0.05)
+    run.track(1.0, name="m")
+    run.flush()
+
+    def write(data):
+        raise OSError(28, "No space left on device")
+
+    run._writer.write = write
+    run.track(2.0, name="m")
+    with pytest.warns(RuntimeWarning), pytest.raises(RunClosedError, match="not written"):
+        run.close()
+    assert Run(run.hash, repo=repo_path, read_only=True).get_metric("m").values == [1.0]
