@@ -172,6 +172,17 @@ class Index:
                     raise
                 raise IndexCorruptError(str(exc)) from exc
 
+    def update_run(self, run_hash: str, **fields: Any) -> bool:
+        """Change some columns of one run's row; False when the run has no row."""
+        bad = set(fields) - set(RUN_COLUMNS)
+        if bad:
+            raise ValueError(f"unknown index columns: {sorted(bad)}")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        db = self._conn()
+        with self._lock:
+            cur = db.execute(f"UPDATE runs SET {sets} WHERE hash = ?", (*fields.values(), run_hash))
+            return cur.rowcount > 0
+
     def remove_run(self, run_hash: str) -> None:
         """Forget a run (its directory is gone)."""
         db = self._conn()

@@ -49,6 +49,10 @@ class RepoLayout:
         self.runs = aim_dir / "runs"
         self.index_dir = aim_dir / "index"
         self.version_file = aim_dir / "VERSION"
+        # Work areas on the same filesystem as runs/, so that placing or removing a run is one
+        # atomic rename: tmp/ holds runs being copied in, trash/ runs being removed by prune.
+        self.tmp = aim_dir / "tmp"
+        self.trash = aim_dir / "trash"
 
     def run_dir(self, run_hash: str) -> Path:
         """The directory of a run; the hash is validated before it becomes a path."""
