@@ -148,6 +148,79 @@ class Repo:
         run = Run(run_hash, repo=self, read_only=True)
         return None if run._summary.deleted else run
 
+    # --- management (tombstones, compaction, transfer) ---------------------------------------
+    def delete_run(self, run_hash: str) -> bool:
+        """Tombstone one run (undo with ``restore_run`` until ``prune``); False on failure.
+
+        A missing run or one held by a live writer is a failure (False), not a silent success.
+        """
+        from aim.sdk import maintenance
+
+        return maintenance.delete(self, [validate_run_hash(run_hash)])[0].ok
+
+    def delete_runs(self, run_hashes: list[str]) -> tuple[bool, list[str]]:
+        """Tombstone several runs; return (all succeeded, hashes that could not be deleted)."""
+        from aim.sdk import maintenance
+
+        outcomes = maintenance.delete(self, [validate_run_hash(h) for h in run_hashes])
+        remaining = [o.hash for o in outcomes if not o.ok]
+        return not remaining, remaining
+
+    def restore_run(self, run_hash: str) -> bool:
+        """Undo a delete (possible until ``prune``); False on failure."""
+        from aim.sdk import maintenance
+
+        return maintenance.restore(self, [validate_run_hash(run_hash)])[0].ok
+
+    def restore_runs(self, run_hashes: list[str]) -> tuple[bool, list[str]]:
+        """Undo several deletes; return (all succeeded, hashes that could not be restored)."""
+        from aim.sdk import maintenance
+
+        outcomes = maintenance.restore(self, [validate_run_hash(h) for h in run_hashes])
+        remaining = [o.hash for o in outcomes if not o.ok]
+        return not remaining, remaining
+
+    def close_runs(self, run_hashes: list[str]) -> tuple[bool, list[str]]:
+        """Finish runs left open by a dead process; return (all succeeded, the others)."""
+        from aim.sdk import maintenance
+
+        outcomes = maintenance.close(self, [validate_run_hash(h) for h in run_hashes])
+        remaining = [o.hash for o in outcomes if not o.ok]
+        return not remaining, remaining
+
+    def prune(self) -> Any:
+        """Compact: remove tombstoned runs and the names, contexts and param keys only they used.
+
+        Returns a ``PruneReport`` (runs, bytes, names, contexts, param_keys freed).
+        """
+        from aim.sdk import maintenance
+
+        return maintenance.prune(self)
+
+    def copy_runs(self, run_hashes: list[str], dest: Repo | str | os.PathLike[str]) -> tuple[bool, list[str]]:
+        """Copy runs into another repository; return (all succeeded, hashes that failed)."""
+        from aim.sdk import maintenance
+
+        target = dest if isinstance(dest, Repo) else Repo(dest)
+        outcomes = maintenance.copy(self, [validate_run_hash(h) for h in run_hashes], target)
+        remaining = [o.hash for o in outcomes if not o.ok]
+        return not remaining, remaining
+
+    def move_runs(self, run_hashes: list[str], dest: Repo | str | os.PathLike[str]) -> tuple[bool, list[str]]:
+        """Move runs into another repository (source removed only once the copy is complete)."""
+        from aim.sdk import maintenance
+
+        target = dest if isinstance(dest, Repo) else Repo(dest)
+        outcomes = maintenance.copy(self, [validate_run_hash(h) for h in run_hashes], target, move=True)
+        remaining = [o.hash for o in outcomes if not o.ok]
+        return not remaining, remaining
+
+    def verify(self, repair: bool = False) -> list[Any]:
+        """Check every segment, ``seq`` order and the index; list the problems (``Problem``)."""
+        from aim.sdk import maintenance
+
+        return maintenance.verify(self, repair=repair)
+
     # --- registry (autocomplete) -----------------------------------------------------------
     def available_sequences(self) -> list[tuple[str, dict[str, Any]]]:
         """Distinct (metric name, context) pairs used by runs in the repo."""

@@ -9,6 +9,11 @@ from aim.cli.main import LazyGroup
 COMMANDS = {
     "ls": ("aim.cli.runs.listing", "ls"),
     "show": ("aim.cli.runs.listing", "show"),
+    "rm": ("aim.cli.runs.lifecycle", "rm"),
+    "restore": ("aim.cli.runs.lifecycle", "restore"),
+    "close": ("aim.cli.runs.lifecycle", "close"),
+    "cp": ("aim.cli.runs.transfer", "cp"),
+    "mv": ("aim.cli.runs.transfer", "mv"),
 }
 
 

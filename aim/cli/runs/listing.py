@@ -11,10 +11,11 @@ from aim.cli.output import echo_json, format_time, table
 @click.command()
 @repo_option
 @click.option("--experiment", default=None, help="Only runs of this experiment.")
+@click.option("--deleted", is_flag=True, help="Show deleted runs (restorable until prune) instead.")
 @json_option
-def ls(repo: str, experiment: str | None, as_json: bool) -> None:
+def ls(repo: str, experiment: str | None, deleted: bool, as_json: bool) -> None:
     """List runs: hash, experiment, name, created, status."""
-    rows = open_repo(repo).list_runs(experiment=experiment)
+    rows = open_repo(repo).list_runs(experiment=experiment, only_deleted=deleted)
     if as_json:
         for r in rows:
             echo_json({k: r[k] for k in ("hash", "experiment", "name", "creation_time",

@@ -1,0 +1,62 @@
+"""``aim runs rm``, ``aim runs restore`` and ``aim runs close``."""
+
+from __future__ import annotations
+
+import click
+
+from aim.cli.options import open_repo, repo_option
+from aim.cli.runs.selection import report, select, select_options
+
+
+@click.command()
+@repo_option
+@click.argument("runs", nargs=-1)
+@select_options
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+def rm(repo: str, runs: tuple[str, ...], experiment: str | None, older_than: str | None,
+       yes: bool) -> None:
+    """Delete runs (a tombstone each: instant, undone by `aim runs restore` until prune).
+
+    RUNS are hashes, unique prefixes or shell-style globs ('*' is every run). A run held by a
+    live writer is refused. Exit code 1 when any run could not be deleted.
+    """
+    from aim.sdk import maintenance
+
+    r = open_repo(repo)
+    hashes, errors = select(r, runs, experiment=experiment, older_than=older_than, deleted=None)
+    if hashes and not yes:
+        click.echo("\n".join(hashes))
+        click.confirm(f"Delete {len(hashes)} run{'s' if len(hashes) != 1 else ''}?", abort=True)
+    report(maintenance.delete(r, hashes), errors, "deleted")
+
+
+@click.command()
+@repo_option
+@click.argument("runs", nargs=-1)
+@select_options
+def restore(repo: str, runs: tuple[str, ...], experiment: str | None, older_than: str | None) -> None:
+    """Undo `aim runs rm` for RUNS (possible until `aim storage prune`)."""
+    from aim.sdk import maintenance
+
+    r = open_repo(repo)
+    hashes, errors = select(r, runs, experiment=experiment, older_than=older_than, deleted=True)
+    report(maintenance.restore(r, hashes), errors, "restored")
+
+
+@click.command()
+@repo_option
+@click.argument("runs", nargs=-1)
+@click.option("--all-stale", is_flag=True, help="Every run whose writer died (status crashed).")
+def close(repo: str, runs: tuple[str, ...], all_stale: bool) -> None:
+    """Finish runs left open by a crashed process: repair the tail, record the end.
+
+    The run's status becomes terminated (its process did not end it).
+    """
+    from aim.sdk import maintenance
+
+    r = open_repo(repo)
+    if all_stale:
+        hashes, errors = maintenance.stale_runs(r), []
+    else:
+        hashes, errors = select(r, runs, experiment=None, older_than=None, deleted=None)
+    report(maintenance.close(r, hashes), errors, "closed")

@@ -1,0 +1,83 @@
+"""Turn `aim runs` arguments (hashes, prefixes, globs, filters) into run hashes."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import click
+
+from aim.errors import AimError
+
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_age(text: str) -> float:
+    """``30d`` → seconds. Units: s, m, h, d, w."""
+    m = _AGE.match(text.strip())
+    if not m:
+        raise AimError(f"invalid age {text!r}: use a number and a unit, e.g. 30d, 12h, 90m")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def select_options(f: Any) -> Any:
+    """The bulk filters shared by rm, restore, close, cp and mv."""
+    f = click.option("--older-than", default=None, metavar="AGE",
+                     help="Only runs created more than AGE ago (e.g. 30d, 12h).")(f)
+    f = click.option("--experiment", default=None, help="Only runs of this experiment.")(f)
+    return f
+
+
+def select(repo: Any, patterns: tuple[str, ...], *, experiment: str | None, older_than: str | None,
+           deleted: bool | None) -> tuple[list[str], list[Any]]:
+    """Resolve selectors to hashes; ``deleted`` picks tombstoned (True), live (False) or both.
+
+    Returns (hashes, errors): a selector that matches nothing, an ambiguous prefix or a
+    malformed pattern is an error, reported and counted as a failure.
+    """
+    from aim.sdk.maintenance import resolve_hashes
+
+    if not patterns and experiment is None and older_than is None:
+        raise click.UsageError("name at least one run (hash, prefix or glob) or a filter")
+    rows = repo.list_runs(include_deleted=True)
+    if deleted is not None:
+        rows = [r for r in rows if r["deleted"] == deleted]
+    if experiment is not None:
+        rows = [r for r in rows if r["experiment"] == experiment]
+    if older_than is not None:
+        cutoff = time.time() - parse_age(older_than)
+        rows = [r for r in rows if (r["creation_time"] or 0) < cutoff]
+    candidates = [r["hash"] for r in rows]
+    if not patterns:
+        return candidates, []
+    # Selectors are matched against every run on disk so that "no run" is told apart from
+    # "filtered out"; the filters then narrow the result.
+    hashes, errors = resolve_hashes(sorted(repo_run_hashes(repo)), patterns)
+    allowed = set(candidates)
+    return [h for h in hashes if h in allowed], errors
+
+
+def repo_run_hashes(repo: Any) -> list[str]:
+    """Every run directory's hash."""
+    from aim.sdk.indexer import run_hashes_on_disk
+
+    return run_hashes_on_disk(repo.layout)
+
+
+def report(outcomes: list[Any], errors: list[Any], verb: str) -> None:
+    """Print one line per run; exit 1 when anything failed (after printing everything)."""
+    for o in errors:
+        click.echo(f"error: {o.message}", err=True)
+    for o in outcomes:
+        if o.ok:
+            click.echo(f"{o.message:<16} {o.hash}")
+        else:
+            click.echo(f"error: {o.hash}: {o.message}", err=True)
+    ok = sum(o.ok for o in outcomes)
+    failed = len(errors) + len(outcomes) - ok
+    click.echo(f"{verb} {ok} run{'s' if ok != 1 else ''}" + (f", {failed} failed" if failed else ""),
+               err=True)
+    if failed:
+        raise SystemExit(1)

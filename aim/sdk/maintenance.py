@@ -1,0 +1,432 @@
+"""Run management: delete (tombstone), restore, close, prune (compaction), copy, move, verify.
+
+A delete or restore is one event in a new segment, written under the run's lock; for a run
+that closed cleanly the index already knows its last ``seq`` and size, so the cost does not
+grow with the run's length. Prune removes tombstoned runs by renaming their directory into
+``trash/`` (atomic) before deleting it, so a prune killed anywhere leaves a consistent repo that
+the next prune finishes. Copy assembles the run in the destination's ``tmp/`` and renames it
+into place; move removes the source only after the destination is complete.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from aim.core import events as ev
+from aim.core.encoding import encode_events
+from aim.core.projection import RunSummary, apply
+from aim.errors import AimError, RunLockedError, RunNotFoundError
+from aim.sdk import indexer
+from aim.sdk.log import iter_segment_events
+from aim.storage.hashes import is_run_hash, validate_run_hash
+from aim.storage.lock import RunLock, is_locked
+from aim.storage.repair import repair_scans
+from aim.storage.segment_reader import SegmentScan, scan_segment
+from aim.storage.segment_writer import SegmentWriter
+from aim.storage.transfer import (
+    DestinationExistsError,
+    list_leftovers,
+    place_run,
+    remove_run_dir,
+    sweep_leftovers,
+)
+
+if TYPE_CHECKING:
+    from aim.sdk.repo import Repo
+
+
+@dataclass
+class Outcome:
+    """What happened to one run in a bulk operation."""
+
+    hash: str
+    ok: bool
+    message: str = ""
+
+
+@dataclass
+class Tip:
+    """The end of a run's log: enough to append to it without replaying it."""
+
+    last_seq: int
+    deleted: bool
+    status: str
+    log_size: int
+    summary: RunSummary | None  # set when the log had to be replayed
+
+
+def _now() -> float:
+    return time.time_ns() // 1_000_000 / 1000
+
+
+@contextmanager
+def locked(repo: Repo, run_hash: str) -> Iterator[Tip]:
+    """Hold a run's writer lock, with its torn tail repaired, and say where its log ends.
+
+    A run that closed cleanly and whose size matches the index is trusted from the index
+    (constant cost); anything else (crashed, unknown, stale) is replayed once.
+    """
+    layout = repo.layout
+    validate_run_hash(run_hash)
+    if not layout.run_dir(run_hash).is_dir():
+        raise RunNotFoundError(f"no run {run_hash} in {layout.root}")
+    lock = RunLock(layout.lock_file(run_hash))
+    lock.acquire()  # RunLockedError names the live writer
+    try:
+        yield _tip(repo, run_hash)
+    finally:
+        lock.release()
+
+
+def _tip(repo: Repo, run_hash: str) -> Tip:
+    layout = repo.layout
+    row = repo.index.run_row(run_hash)
+    size = indexer.log_size(layout, run_hash)
+    if row is not None and row["status"] != ev.STATUS_RUNNING and row["log_size"] == size:
+        return Tip(row["last_seq"], bool(row["deleted"]), row["status"], size, None)
+    summary, scans, _ = indexer.replay_run(layout, run_hash)
+    if repair_scans(scans).changed:
+        size = indexer.log_size(layout, run_hash)
+    return Tip(summary.last_seq, summary.deleted, summary.status, size, summary)
+
+
+def _append(repo: Repo, run_hash: str, tip: Tip, events: list[tuple[str, dict[str, Any]]]) -> None:
+    """Write ``events`` as one frame in a new, sealed segment and update the index row."""
+    batch = []
+    seq = tip.last_seq
+    for etype, payload in events:
+        seq += 1
+        batch.append({"seq": seq, "ts": _now(), "type": etype, **payload})
+    writer = SegmentWriter(repo.layout.events_dir(run_hash))
+    writer.write(encode_events(batch))
+    writer.seal()
+    size = tip.log_size + writer.bytes_written
+    if tip.summary is not None:
+        for e in batch:
+            apply(tip.summary, e)
+        indexer.write_summary(repo.index, tip.summary, size)
+        return
+    fields: dict[str, Any] = {"last_seq": seq, "log_size": size}
+    for etype, payload in events:
+        if etype == ev.RUN_DELETED:
+            fields["deleted"] = 1
+        elif etype == ev.RUN_RESTORED:
+            fields["deleted"] = 0
+        elif etype == ev.RUN_FINISHED:
+            fields["status"] = payload["status"]
+            fields["end_time"] = batch[-1]["ts"]
+    if not repo.index.update_run(run_hash, **fields):
+        summary, _, size = indexer.replay_run(repo.layout, run_hash)
+        indexer.write_summary(repo.index, summary, size)
+
+
+def _each(hashes: Iterable[str], op: Any) -> list[Outcome]:
+    out = []
+    for h in hashes:
+        try:
+            out.append(op(h))
+        except (AimError, OSError) as exc:
+            out.append(Outcome(h if isinstance(h, str) else repr(h), False, str(exc)))
+    return out
+
+
+def delete(repo: Repo, hashes: Iterable[str]) -> list[Outcome]:
+    """Tombstone runs: one ``run.deleted`` event each. Live and missing runs are failures."""
+
+    def one(h: str) -> Outcome:
+        with locked(repo, h) as tip:
+            if tip.deleted:
+                return Outcome(h, True, "already deleted")
+            _append(repo, h, tip, [(ev.RUN_DELETED, {})])
+        return Outcome(h, True, "deleted")
+
+    return _each(hashes, one)
+
+
+def restore(repo: Repo, hashes: Iterable[str]) -> list[Outcome]:
+    """Undo deletes (until prune): one ``run.restored`` event each."""
+
+    def one(h: str) -> Outcome:
+        with locked(repo, h) as tip:
+            if not tip.deleted:
+                return Outcome(h, True, "not deleted")
+            _append(repo, h, tip, [(ev.RUN_RESTORED, {})])
+        return Outcome(h, True, "restored")
+
+    return _each(hashes, one)
+
+
+def close(repo: Repo, hashes: Iterable[str]) -> list[Outcome]:
+    """Finish runs a dead process left open: repair the tail, append ``run.finished``.
+
+    The status recorded is ``terminated``: the process did not end the run itself.
+    """
+
+    def one(h: str) -> Outcome:
+        with locked(repo, h) as tip:
+            if tip.status != ev.STATUS_RUNNING:
+                return Outcome(h, True, f"already {tip.status}")
+            _append(repo, h, tip, [(ev.RUN_FINISHED, {"status": ev.STATUS_TERMINATED,
+                                                        "reason": "closed after its writer died"})])
+        return Outcome(h, True, "closed")
+
+    return _each(hashes, one)
+
+
+def stale_runs(repo: Repo) -> list[str]:
+    """Runs whose last writer session never finished and whose lock is free (crashed)."""
+    return [r["hash"] for r in repo.list_runs(include_deleted=True) if r["status"] == ev.STATUS_CRASHED]
+
+
+# --- prune -------------------------------------------------------------------------------------
+@dataclass
+class PruneReport:
+    """What a prune freed."""
+
+    runs: list[str] = field(default_factory=list)
+    bytes: int = 0
+    names: list[str] = field(default_factory=list)
+    contexts: list[dict[str, Any]] = field(default_factory=list)
+    sequences: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    param_keys: list[str] = field(default_factory=list)
+    leftovers: int = 0
+    skipped: list[Outcome] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly summary."""
+        return {"runs": len(self.runs), "bytes": self.bytes, "names": self.names,
+                "contexts": self.contexts, "param_keys": self.param_keys,
+                "leftovers": self.leftovers, "skipped": [o.__dict__ for o in self.skipped]}
+
+
+def _tombstoned(repo: Repo, run_hash: str) -> bool:
+    """Read the run's last segment only: its last event says whether it is deleted now."""
+    paths = repo.layout.segment_paths(run_hash)
+    for path in reversed(paths):
+        last = None
+        for event in iter_segment_events(path):
+            if event.get("type") in (ev.RUN_DELETED, ev.RUN_RESTORED):
+                last = event["type"]
+        if last is not None:
+            return last == ev.RUN_DELETED
+        if scan_segment(path).frames:
+            return False  # a later segment with other events: the run was resumed, so live
+    return False
+
+
+def prune(repo: Repo) -> PruneReport:
+    """Remove tombstoned runs and everything only they used from the registry."""
+    index = repo.index
+    before_seq = set(index.registry_sequences())
+    before_params = set(index.registry_params())
+    report = PruneReport()
+    report.leftovers = len(sweep_leftovers(repo.layout))
+    for row in index.run_rows(only_deleted=True):
+        h = row["hash"]
+        try:
+            with locked(repo, h):
+                if not _tombstoned(repo, h):
+                    continue  # restored or resumed meanwhile: the index heals this row
+                report.bytes += remove_run_dir(repo.layout, h)
+            index.remove_run(h)
+            report.runs.append(h)
+        except RunLockedError as exc:
+            report.skipped.append(Outcome(h, False, str(exc)))
+        except RunNotFoundError:
+            index.remove_run(h)
+    after_seq = set(index.registry_sequences())
+    gone = before_seq - after_seq
+    report.sequences = sorted((n, orjson.loads(c)) for n, c in gone)
+    report.names = sorted({n for n, _ in before_seq} - {n for n, _ in after_seq})
+    ctx_after = {c for _, c in after_seq}
+    report.contexts = [orjson.loads(c) for c in sorted({c for _, c in before_seq} - ctx_after)]
+    report.param_keys = sorted(before_params - set(index.registry_params()))
+    return report
+
+
+# --- copy / move -------------------------------------------------------------------------------
+def copy(repo: Repo, hashes: Iterable[str], dest: Repo, *, move: bool = False) -> list[Outcome]:
+    """Copy (or move) runs into ``dest``. Live runs and hashes present at ``dest`` fail."""
+    if dest.layout.root == repo.layout.root:
+        raise AimError("source and destination are the same repository")
+
+    def one(h: str) -> Outcome:
+        with locked(repo, h) as tip:
+            if tip.status == ev.STATUS_RUNNING and is_locked(repo.layout.lock_file(h)):
+                raise RunLockedError(f"run {h} is active")
+            if dest.has_run(h):
+                raise DestinationExistsError(f"run {h} already exists in {dest.path}")
+            placed = place_run(repo.layout.segment_paths(h), dest.layout, h)
+            summary, _, size = indexer.replay_run(dest.layout, h)
+            indexer.write_summary(dest.index, summary, size)
+            if move:
+                remove_run_dir(repo.layout, h)
+        if move:
+            repo.index.remove_run(h)
+        how = f"{placed.linked} linked, {placed.copied} copied"
+        return Outcome(h, True, f"{'moved' if move else 'copied'} ({how})")
+
+    def guarded(h: str) -> Outcome:
+        try:
+            return one(h)
+        except DestinationExistsError as exc:
+            return Outcome(h, False, str(exc))
+
+    return _each(hashes, guarded)
+
+
+# --- verify ------------------------------------------------------------------------------------
+@dataclass
+class Problem:
+    """One thing ``verify`` found."""
+
+    kind: str  # torn_tail, damaged, seq_gap, orphan, leftover, index_drift, unreadable
+    where: str
+    detail: str
+    fixed: bool = False
+
+
+def verify(repo: Repo, *, repair: bool = False) -> list[Problem]:
+    """Decode every segment and compare the index with a replay; optionally repair."""
+    layout = repo.layout
+    problems: list[Problem] = []
+    for entry in list_leftovers(layout):
+        problems.append(Problem("leftover", str(entry.relative_to(layout.root)),
+                                "left by an interrupted copy or prune"))
+    if repair and problems:
+        removed = {str(p.relative_to(layout.root)) for p in sweep_leftovers(layout)}
+        for p in problems:
+            p.fixed = p.where in removed
+    try:
+        names = sorted(p.name for p in layout.runs.iterdir())
+    except FileNotFoundError:
+        names = []
+    for name in names:
+        if not is_run_hash(name) or not (layout.runs / name).is_dir():
+            problems.append(Problem("orphan", f"runs/{name}", "not a run directory (name is not a run hash)"))
+            continue
+        if not layout.segment_paths(name):
+            problems.append(Problem("orphan", f"runs/{name}", "run directory without segments"))
+            continue
+        problems += _verify_run(repo, name, repair)
+    return problems
+
+
+def _verify_run(repo: Repo, h: str, repair: bool) -> list[Problem]:
+    layout = repo.layout
+    live = is_locked(layout.lock_file(h))
+    paths = layout.segment_paths(h)
+    scans, seqs, found = [], [], []
+    for path in paths:
+        scan = SegmentScan(path)
+        seqs += [e.get("seq") for e in iter_segment_events(path, scan)]
+        scans.append(scan)
+    for scan in scans:
+        where = f"runs/{h}/events/{scan.path.name}"
+        for start, end in scan.damaged:
+            found.append(Problem("damaged", where,
+                                 f"damaged bytes {start}..{end} skipped; their events are lost"))
+        if scan.torn_tail and not (live and scan is scans[-1]):
+            found.append(Problem("torn_tail", where, f"{scan.torn_tail} bytes after the last good frame"))
+    expected = list(range(len(seqs)))
+    if seqs != expected:
+        found.append(Problem("seq_gap", f"runs/{h}", _describe_seq(seqs)))
+    if repair and any(p.kind == "torn_tail" for p in found) and not live:
+        try:
+            with locked(repo, h):
+                pass  # taking the lock repairs the tail (see _tip)
+            for p in found:
+                if p.kind == "torn_tail":
+                    p.fixed = True
+        except AimError:
+            pass
+    if not live:
+        found += _index_drift(repo, h, repair)
+    return found
+
+
+def _describe_seq(seqs: list[Any]) -> str:
+    seen, gaps, dups, prev = set(), [], [], -1
+    for s in seqs:
+        if not isinstance(s, int):
+            continue
+        if s in seen:
+            dups.append(s)
+        elif s != prev + 1:
+            gaps.append((prev + 1, s - 1))
+        seen.add(s)
+        prev = max(prev, s)
+    parts = []
+    if gaps:
+        parts.append("missing seq " + ", ".join(f"{a}..{b}" if a != b else str(a) for a, b in gaps[:5]))
+    if dups:
+        parts.append("duplicate seq " + ", ".join(map(str, dups[:5])))
+    return "; ".join(parts) or "seq out of order"
+
+
+def _index_drift(repo: Repo, h: str, repair: bool) -> list[Problem]:
+    from aim.core.params import leaf_keys
+
+    summary, _, size = indexer.replay_run(repo.layout, h)
+    index = repo.index
+    want_row = indexer.run_row(summary, size)
+    want_seqs = sorted(indexer.sequence_row(k, e) for k, e in summary.sequences.items())
+    got_row = index.run_row(h)
+    got_seqs = sorted(index.sequence_rows(h))
+    drift = []
+    if got_row != want_row:
+        drift.append("run row")
+    if got_seqs != want_seqs:
+        drift.append("sequences")
+    if sorted(index.param_key_rows(h)) != sorted(leaf_keys(summary.params)):
+        drift.append("param keys")
+    if not drift:
+        return []
+    problem = Problem("index_drift", f"index:{h}", "index differs from the log in: " + ", ".join(drift))
+    if repair:
+        index.remove_run(h)
+        indexer.write_summary(index, summary, size)
+        problem.fixed = True
+    return [problem]
+
+
+def resolve_hashes(candidates: list[str], patterns: Iterable[str]) -> tuple[list[str], list[Outcome]]:
+    """Expand CLI selectors: full hashes, unique prefixes (like git) and shell-style globs."""
+    import fnmatch
+    import re
+
+    chosen: list[str] = []
+    errors: list[Outcome] = []
+    for pat in patterns:
+        if not re.fullmatch(r"[0-9a-f*?\[\]!-]{1,24}", pat or ""):
+            errors.append(Outcome(pat, False, f"invalid run hash or pattern {pat!r}"))
+            continue
+        if any(c in pat for c in "*?["):
+            hits = fnmatch.filter(candidates, pat)
+            if not hits:
+                errors.append(Outcome(pat, False, f"no run matches {pat!r}"))
+        else:
+            hits = [c for c in candidates if c.startswith(pat)]
+            if not hits:
+                errors.append(Outcome(pat, False, f"no run {pat}"))
+            elif len(hits) > 1 and pat not in hits:
+                errors.append(Outcome(pat, False, f"prefix {pat!r} is ambiguous ({len(hits)} runs)"))
+                hits = []
+            elif pat in hits:
+                hits = [pat]
+        chosen += [h for h in hits if h not in chosen]
+    return chosen, errors
+
+
+def dest_repo(path: str | Path) -> Repo:
+    """Open a destination repository (it must exist: a typo should not create one)."""
+    from aim.sdk.repo import Repo
+
+    return Repo(path)
