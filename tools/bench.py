@@ -1,8 +1,9 @@
-"""Benchmarks for aim's write path, memory, run lifecycle and ``aim runs ls``.
+"""Benchmarks for aim's write path, memory, run lifecycle, ``aim runs ls`` and run management.
 
 Usage: ``python tools/bench.py [--quick] [--only NAME[,NAME]] [--events N] [--rss-events N]
-[--runs N]``. Each measurement prints one JSON object per line on stdout (``bench`` names it,
-units are in the key names, ``ok`` says whether it meets its target); progress goes to stderr.
+[--runs N] [--mgmt-runs N] [--big-run-events N]``. Each measurement prints one JSON object per
+line on stdout (``bench`` names it, units are in the key names, ``ok`` says whether it meets its
+target); progress goes to stderr.
 Everything runs in one process (plus the subprocesses named below) under one temporary
 directory, removed at the end, so the ratios compare like with like on a noisy machine.
 
@@ -41,6 +42,27 @@ Measurements and targets:
 ``ls_imports``
     ``python -X importtime -m aim runs ls`` on the small repository: whether boto3, psutil or
     pynvml were imported (none should be), and how many modules were.
+``delete_runs_cli``
+    A repository of ``--mgmt-runs`` runs (1,000; each made with the SDK: two params and 5
+    metric points). ``python -m aim runs rm '*' -y --repo PATH`` timed as a whole subprocess;
+    seconds and runs/s. No target: reported for tracking.
+``prune_runs``
+    Then ``python -m aim storage prune --json --repo PATH`` on those deleted runs, timed as a
+    whole subprocess; seconds, runs/s and the bytes freed (from the ``--json`` report). The
+    runs are deleted first (by the same ``aim runs rm``) when ``delete_runs_cli`` is not
+    selected.
+``copy_runs``
+    On the same repository before the delete: ``Repo(src).copy_runs(all hashes, dest)`` (open
+    included, destination an existing repo on the same filesystem, so segments are hard-linked);
+    seconds, ms per run and how many segments came across as hard links.
+``delete_cost_vs_size``
+    Two closed runs, of 1,000 and ``--big-run-events`` (1,000,000) metric events, in one repo.
+    Per round: ``Repo(p)`` with its index opened (untimed), ``delete_run(h)`` timed, then
+    ``restore_run(h)`` (untimed); 11 rounds per run after one warm-up. Reports the median delete
+    ms of each and ``ratio`` = big / small (and the same for the best times), plus how many times
+    the log was replayed during the timed deletes. Target: ratio <= 2 and no replay (a delete is
+    one event appended in a new segment: its cost should not grow with the run's length; it is
+    includes one fsync, so single samples are noisy).
 """
 
 from __future__ import annotations
@@ -64,7 +86,7 @@ from typing import Any
 
 ALL = (
     "raw_floor", "track_throughput", "bytes_per_event", "peak_rss", "run_create_close",
-    "runs_ls", "ls_imports",
+    "runs_ls", "ls_imports", "delete_runs_cli", "prune_runs", "copy_runs", "delete_cost_vs_size",
 )
 BATCH = 20_000
 CHUNK = 1_000
@@ -77,6 +99,7 @@ TARGET_BYTES_PER_EVENT = 12.0
 TARGET_CREATE_CLOSE_MS = 5.0
 TARGET_LS_10K_S = 1.0
 TARGET_LS_500_S = 0.3
+TARGET_DELETE_SIZE_RATIO = 2.0
 
 HPARAMS = {
     "lr": 3e-4, "batch_size": 64, "optimizer": "adamw", "momentum": 0.9, "weight_decay": 0.01,
@@ -302,7 +325,7 @@ def bench_create_close(args: argparse.Namespace, tmp: Path) -> None:
 
 # --- 6: aim runs ls ----------------------------------------------------------------------------
 
-def build_repo(path: str, n: int) -> None:
+def build_repo(path: str, n: int, points: int = 1) -> None:
     from aim import Run
 
     log(f"building a repo of {n:,} runs at {path}")
@@ -310,7 +333,8 @@ def build_repo(path: str, n: int) -> None:
     for i in range(n):
         run = Run(repo=path)
         run["hparams"] = {"lr": 10 ** -(1 + i % 4), "batch_size": 2 ** (4 + i % 4)}
-        run.track(1.0 / (i + 1), name="loss")
+        for step in range(points):
+            run.track(1.0 / (i + step + 1), name="loss")
         run.close()
         if (i + 1) % 1000 == 0:
             log(f"  {i + 1:,}/{n:,} runs ({time.perf_counter() - t0:.0f} s)")
@@ -358,6 +382,133 @@ def bench_ls_imports(path: str) -> None:
           "ok": not ({"boto3", "psutil", "pynvml"} & top)})
 
 
+# --- 8: run management: rm, prune, copy, delete cost -------------------------------------------
+
+def aim_module(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Run ``python -m aim ARGS``; return its wall seconds and the finished process."""
+    t0 = time.perf_counter()
+    res = subprocess.run([sys.executable, "-m", "aim", *args], capture_output=True, text=True)
+    secs = time.perf_counter() - t0
+    if res.returncode != 0:
+        raise RuntimeError(f"aim {' '.join(args)} failed (rc={res.returncode}): {res.stderr[-2000:]}")
+    return secs, res
+
+
+def bench_copy(src: str, dest: str, n: int) -> None:
+    from aim import Repo
+
+    probe = Repo(src)
+    hashes = probe.list_all_runs()
+    probe.close()
+    assert len(hashes) == n, (len(hashes), n)
+    Repo(dest, init=True).close()
+    gc.collect()
+    t0 = time.perf_counter()
+    src_repo = Repo(src)
+    ok, failed = src_repo.copy_runs(hashes, dest)
+    secs = time.perf_counter() - t0
+    src_repo.close()
+    if not ok:
+        raise RuntimeError(f"copy_runs failed for {len(failed)} run(s), e.g. {failed[:3]}")
+    dest_repo = Repo(dest)
+    copied = len(dest_repo.list_all_runs())
+    segments = [p for h in hashes for p in dest_repo.layout.segment_paths(h)]
+    linked = sum(p.stat().st_nlink > 1 for p in segments)
+    dest_repo.close()
+    emit({"bench": "copy_runs", "runs": n, "seconds": r(secs), "ms_per_run": r(secs / n * 1e3),
+          "seconds_per_run": r(secs / n, 6), "runs_per_s": round(n / secs), "runs_in_dest": copied,
+          "segments": len(segments), "segments_hard_linked": linked, "ok": copied == n})
+
+
+def bench_rm_prune(path: str, n: int, only: set[str]) -> None:
+    secs, res = aim_module("runs", "rm", "*", "-y", "--repo", path)
+    if f"deleted {n} runs" not in res.stderr:
+        raise RuntimeError(f"aim runs rm did not delete {n} runs: {res.stderr[-2000:]}")
+    if "delete_runs_cli" in only:
+        emit({"bench": "delete_runs_cli", "runs": n, "seconds": r(secs), "runs_per_s": round(n / secs),
+              "ms_per_run": r(secs / n * 1e3), "ok": True})
+    if "prune_runs" not in only:
+        return
+    from aim import Repo
+
+    runs_dir = Repo(path).layout.runs  # the run directories only: the index's WAL comes and goes
+
+    def runs_bytes() -> int:
+        return sum(f.stat().st_size for f in runs_dir.rglob("*") if f.is_file())
+
+    before = runs_bytes()
+    secs, res = aim_module("storage", "prune", "--json", "--repo", path)
+    rep = json.loads(res.stdout.strip().splitlines()[-1])
+    after = runs_bytes()
+    emit({"bench": "prune_runs", "runs": rep["runs"], "seconds": r(secs),
+          "runs_per_s": round(rep["runs"] / secs), "ms_per_run": r(secs / max(rep["runs"], 1) * 1e3),
+          "bytes_freed": rep["bytes"], "run_dirs_bytes_before": before, "run_dirs_bytes_after": after,
+          "param_keys_dropped": len(rep["param_keys"]), "names_dropped": len(rep["names"]),
+          "ok": rep["runs"] == n and not rep["skipped"]})
+
+
+def bench_delete_cost(args: argparse.Namespace, tmp: Path) -> None:
+    from aim import Repo, Run
+
+    path = str(tmp / "delete-cost")
+    sizes = {"small": 1_000, "big": args.big_run_events}
+    hashes: dict[str, str] = {}
+    for label, n in sizes.items():
+        log(f"delete_cost_vs_size: tracking a run of {n:,} events")
+        values = loss_curve(n, seed=2)
+        run = Run(repo=path)
+        track = run.track
+        for v in values:
+            track(v, name="loss", context={"subset": "train"})
+        run.close()
+        hashes[label] = run.hash
+    from aim.sdk import indexer
+
+    # A delete must not replay the log (that is what would make it O(run length)): count the
+    # replays made during the timed deletes, a check that no noisy fsync can blur.
+    replays = [0]
+    real_replay = indexer.replay_run
+
+    def counting_replay(*a: Any, **kw: Any) -> Any:
+        replays[0] += 1
+        return real_replay(*a, **kw)
+
+    rounds, warm = 11, 1
+    times: dict[str, list[float]] = {k: [] for k in sizes}
+    open_ms: dict[str, list[float]] = {k: [] for k in sizes}
+    for i in range(rounds + warm):
+        for label, h in hashes.items():  # interleaved, so drift hits both alike
+            gc.collect()
+            t0 = time.perf_counter()
+            repo = Repo(path)
+            _ = repo.index  # open + heal, timed apart from the delete
+            indexer.replay_run = counting_replay  # type: ignore[assignment]
+            t1 = time.perf_counter()
+            ok = repo.delete_run(h)
+            t2 = time.perf_counter()
+            indexer.replay_run = real_replay  # type: ignore[assignment]
+            if not ok or not repo.restore_run(h):
+                raise RuntimeError(f"delete/restore of {h} failed")
+            repo.close()
+            if i >= warm:
+                times[label].append((t2 - t1) * 1e3)
+                open_ms[label].append((t1 - t0) * 1e3)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    best = {k: min(v) for k, v in times.items()}
+    ratio = med["big"] / med["small"]
+    emit({"bench": "delete_cost_vs_size", "small_events": sizes["small"], "big_events": sizes["big"],
+          "small_delete_ms": r(med["small"]), "big_delete_ms": r(med["big"]), "ratio": r(ratio),
+          "small_best_ms": r(best["small"]), "big_best_ms": r(best["big"]),
+          "ratio_of_best": r(best["big"] / best["small"]), "replays_during_deletes": replays[0],
+          "small_deletes_ms": [r(x) for x in times["small"]],
+          "big_deletes_ms": [r(x) for x in times["big"]],
+          "small_open_ms": r(statistics.median(open_ms["small"])),
+          "big_open_ms": r(statistics.median(open_ms["big"])),
+          "big_segment_bytes": segment_bytes(path, hashes["big"]),
+          "target_ratio_max": TARGET_DELETE_SIZE_RATIO,
+          "ok": ratio <= TARGET_DELETE_SIZE_RATIO and replays[0] == 0})
+
+
 # --- main --------------------------------------------------------------------------------------
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -368,6 +519,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=None, help="runs in the big ls repo (10,000)")
     p.add_argument("--small-runs", type=int, default=None, help="runs in the small ls repo (500)")
     p.add_argument("--lifecycle-runs", type=int, default=None, help="runs for run_create_close (200)")
+    p.add_argument("--mgmt-runs", type=int, default=None,
+                   help="runs for delete_runs_cli, prune_runs, copy_runs (1,000)")
+    p.add_argument("--big-run-events", type=int, default=None,
+                   help="events in the big run of delete_cost_vs_size (1,000,000)")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run in ~30 s")
     p.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     p.add_argument("--tmpdir", default=None, help="where to make the temporary directory")
@@ -375,10 +530,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--child-repo", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     sizes = (
-        {"events": 100_000, "rss_events": 300_000, "runs": 300, "small_runs": 100, "lifecycle_runs": 30}
+        {"events": 100_000, "rss_events": 300_000, "runs": 300, "small_runs": 100, "lifecycle_runs": 30,
+         "mgmt_runs": 1_000, "big_run_events": 1_000_000}
         if args.quick else
         {"events": 1_000_000, "rss_events": 10_000_000, "runs": 10_000, "small_runs": 500,
-         "lifecycle_runs": 200}
+         "lifecycle_runs": 200, "mgmt_runs": 1_000, "big_run_events": 1_000_000}
     )
     for key, default in sizes.items():
         if getattr(args, key) is None:
@@ -416,6 +572,17 @@ def main(argv: list[str] | None = None) -> int:
                 bench_ls(small, args.small_runs, TARGET_LS_500_S)
             if "ls_imports" in only:
                 bench_ls_imports(small)
+        if only & {"delete_runs_cli", "prune_runs", "copy_runs"}:
+            mgmt = str(tmp / "mgmt")
+            build_repo(mgmt, args.mgmt_runs, points=5)
+            if "copy_runs" in only:
+                bench_copy(mgmt, str(tmp / "mgmt-copy"), args.mgmt_runs)
+                # Hard links share the source's inodes: drop the copy so that prune frees them.
+                shutil.rmtree(tmp / "mgmt-copy", ignore_errors=True)
+            if only & {"delete_runs_cli", "prune_runs"}:
+                bench_rm_prune(mgmt, args.mgmt_runs, only)
+        if "delete_cost_vs_size" in only:
+            bench_delete_cost(args, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log(f"done in {time.perf_counter() - t_start:.1f} s")

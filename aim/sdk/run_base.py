@@ -1,0 +1,457 @@
+"""RunBase: what Run and AsyncRun share: opening a writer session, the hot path, params, tags,
+metadata, read-back of the summary, and keeping the index in step. The shells add only how
+flushing waits (a thread or a task) and how their callers wait (blocking or awaiting)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from aim.core import events as ev
+from aim.core.encoding import context_key, json_like, metric_value, nonfinite_to_str
+from aim.core.flush_policy import FlushPolicy
+from aim.core.params import as_path, get_path, leaf_keys
+from aim.core.projection import RunSummary, SeqKey
+from aim.core.run_state import RunState
+from aim.errors import MetricValueError, RunClosedError, RunNotFoundError
+from aim.sdk import indexer
+from aim.sdk.metrics import MetricSequence, read_metric
+from aim.sdk.repo import Repo, resolve_repo
+from aim.storage.hashes import new_run_hash, validate_run_hash
+from aim.storage.lock import RunLock, is_locked
+from aim.storage.repair import repair_scans
+from aim.storage.segment_writer import SegmentWriter
+
+_time_ns = time.time_ns
+
+
+def _now() -> float:
+    # Millisecond timestamps: enough for a training log, and consecutive events share most
+    # digits, which keeps metric events near 12 bytes each on disk. Integer division then one
+    # true division gives the shortest repr (1764134400.123) and costs less than round().
+    return _time_ns() // 1_000_000 / 1000
+
+
+_EMPTY_CONTEXT = b"{}"
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise MetricValueError(f"metric name must be a non-empty str, got {name!r}")
+    return name
+
+
+def _check_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise MetricValueError(f"{what} must be an int, got {type(value).__name__}")
+    value = value.__index__()
+    if value < 0:
+        raise ValueError(f"{what} must be >= 0, got {value}")
+    return value
+
+
+class RunBase:
+    """State and behaviour shared by ``Run`` and ``AsyncRun`` (see their docstrings)."""
+
+    def _configure(
+        self,
+        run_hash: str | None,
+        repo: Repo | str | os.PathLike[str] | None,
+        read_only: bool,
+        experiment: str | None,
+        force_resume: bool,
+        flush_interval: float,
+        max_buffered_events: int,
+        segment_max_bytes: int,
+        segment_max_age: float,
+    ) -> None:
+        """Check the arguments and set up in-memory state; no IO (safe on an event loop)."""
+        if run_hash is not None:
+            validate_run_hash(run_hash)
+        if experiment is not None and not isinstance(experiment, str):
+            raise TypeError(f"experiment must be a str, got {type(experiment).__name__}")
+        self._repo_arg = repo
+        self._hash_arg = run_hash
+        self._experiment_arg = experiment
+        self.read_only = read_only
+        # force_resume exists for Aim compatibility. Kernel locks cannot go stale, so there is
+        # never a stalled lock to break; a live writer is always refused.
+        self.force_resume = force_resume
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._closed = False
+        self._detached = False
+        self._writer: SegmentWriter | None = None
+        self._run_lock: RunLock | None = None
+        self._log_size = 0
+        self._last_full_index = 0.0
+        self._keys: dict[Any, SeqKey] = {}
+        self._segment_max_bytes = segment_max_bytes
+        self._segment_max_age = segment_max_age
+        self._policy = FlushPolicy(
+            interval=flush_interval,
+            batch_events=min(20_000, max_buffered_events),
+            max_pending=max_buffered_events,
+        )
+        self._wake_at = self._policy.batch_events
+
+    def _open(self) -> None:
+        """Open the run (blocking IO): resolve the repo, take the lock, replay or create."""
+        run_hash, read_only, experiment = self._hash_arg, self.read_only, self._experiment_arg
+        self.repo = resolve_repo(self._repo_arg, create=not read_only)
+        layout = self.repo.layout
+        if read_only:
+            if run_hash is None:
+                raise ValueError("read_only=True needs a run_hash")
+            self.hash = run_hash
+            self._require_run_dir()
+            self._state = RunState(indexer.replay_run(layout, run_hash)[0])
+            self._state.freeze(f"run {run_hash} is open read-only; open it with Run(run_hash=...) to write")
+            self._track_metric = self._state.track_metric
+            self._closed = True
+            return
+        now = _now()
+        if run_hash is None:
+            self.hash = new_run_hash()
+            run_dir = layout.run_dir(self.hash)
+            run_dir.mkdir(parents=True)
+            self._take_lock()
+            self._state = RunState(RunSummary(hash=self.hash))
+            self._state.record(
+                ev.RUN_STARTED,
+                now,
+                {
+                    "hash": self.hash,
+                    "experiment": experiment or "default",
+                    "name": None,
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "format": ev.FORMAT_VERSION,
+                },
+            )
+        else:
+            self.hash = run_hash
+            self._require_run_dir()
+            self._take_lock()
+            try:
+                summary, scans, _ = indexer.replay_run(layout, run_hash)
+                if summary.deleted:
+                    raise RunClosedError(
+                        f"run {run_hash} is deleted", hint=f"restore it first: aim runs restore {run_hash}"
+                    )
+                repair_scans(scans)
+            except BaseException:
+                self._run_lock.release()  # type: ignore[union-attr]
+                raise
+            self._log_size = indexer.log_size(layout, run_hash)
+            self._state = RunState(summary)
+            self._state.record(
+                ev.RUN_RESUMED,
+                now,
+                {"hash": self.hash, "pid": os.getpid(), "host": socket.gethostname(),
+                 "format": ev.FORMAT_VERSION},
+            )
+            if experiment and experiment != summary.experiment:
+                self._state.record(ev.META_SET, now, {"field": "experiment", "value": experiment})
+        self._track_metric = self._state.track_metric
+        self._writer = SegmentWriter(
+            layout.events_dir(self.hash), max_bytes=self._segment_max_bytes, max_age=self._segment_max_age
+        )
+
+    def _require_run_dir(self) -> None:
+        if not self.repo.layout.run_dir(self.hash).is_dir():
+            raise RunNotFoundError(f"no run {self.hash} in {self.repo.layout.root}")
+
+    def _take_lock(self) -> None:
+        self._run_lock = RunLock(self.repo.layout.lock_file(self.hash))
+        self._run_lock.acquire()
+
+    # --- tracking: the hot path --------------------------------------------------------------
+    def track(
+        self,
+        value: Any,
+        name: str | None = None,
+        step: int | None = None,
+        epoch: int | None = None,
+        *,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record a metric value (or a dict ``{name: value}`` of several) at ``step``.
+
+        With ``step=None`` the run takes the next step of this (name, context) sequence; an
+        explicit step at or above that counter moves it on. Validation happens here, so a bad
+        value raises now and nothing is recorded.
+        """
+        # The hot path: every line here costs on each of millions of calls. Common cases
+        # (float value, str name, int or no step, dict context seen before) take the first
+        # branch of each test; everything else goes to a helper.
+        if type(value) is float:
+            if value - value:
+                value = nonfinite_to_str(value)
+        elif isinstance(value, dict):
+            self._track_many(value, name, step, epoch, context)
+            return
+        else:
+            value = metric_value(value, name)  # type: ignore[arg-type]
+        if step is not None and (type(step) is not int or step < 0):
+            step = _check_int(step, "step")
+        if epoch is not None and type(epoch) is not int:
+            epoch = _check_int(epoch, "epoch")
+        try:
+            key = self._keys.get((name, None if context is None else tuple(context.items())))
+        except (TypeError, AttributeError):  # unhashable values, or not a mapping
+            key = None
+        if key is None:
+            key = self._sequence_key(name, context)
+        ts = _time_ns() // 1_000_000 / 1000
+        with self._lock:
+            if self._track_metric(value, name, step, epoch, key, ts) >= self._wake_at:
+                self._buffer_full()
+
+    def _sequence_key(self, name: Any, context: Any) -> SeqKey:
+        """Validate a (name, context) pair and remember its canonical key (slow path)."""
+        _check_name(name)
+        key = (name, _EMPTY_CONTEXT if context is None else context_key(context))
+        # Only contexts made of str keys and str values are remembered: the cache compares
+        # items with ==, and 1 == 1.0 == True would merge sequences whose JSON differs.
+        if context is None or all(type(k) is str and type(v) is str for k, v in context.items()):
+            if len(self._keys) >= 4096:  # contexts built from ever-changing values
+                self._keys.clear()
+            self._keys[(name, None if context is None else tuple(context.items()))] = key
+        return key
+
+    def _track_many(
+        self, values: dict[str, Any], name: Any, step: Any, epoch: Any, context: Any
+    ) -> None:
+        if name is not None:
+            raise MetricValueError("track(dict, ...) takes its names from the dict; drop name=")
+        # Validate everything first: one bad entry records none of them.
+        checked = [(_check_name(k), metric_value(v, k)) for k, v in values.items()]
+        if step is not None:
+            step = _check_int(step, "step")
+        if epoch is not None:
+            epoch = _check_int(epoch, "epoch")
+        ckey = _EMPTY_CONTEXT if context is None else context_key(context)
+        ts = _now()
+        with self._lock:
+            for k, v in checked:
+                n = self._track_metric(v, k, step, epoch, (k, ckey), ts)
+            if checked and n >= self._wake_at:
+                self._buffer_full()
+
+    def _buffer_full(self) -> None:
+        """Called with the lock held once a batch is pending: wake the flusher (shell-specific)."""
+        raise NotImplementedError
+
+    # --- params, tags, metadata ----------------------------------------------------------------
+    def __setitem__(self, key: str | tuple[str, ...], value: Any) -> None:
+        """Set a param (nested values allowed): ``run["hparams"] = {"lr": 0.1}``."""
+        path = as_path(key)
+        stored, floats = json_like(value, path)
+        payload: dict[str, Any] = {"path": list(path), "value": stored}
+        if floats:
+            payload["floats"] = floats
+        self._record(ev.PARAM_SET, payload)
+
+    def __getitem__(self, key: str | tuple[str, ...]) -> Any:
+        """A copy of the param at ``key``; ``KeyError`` when absent."""
+        with self._lock:
+            return get_path(self._state.summary.params, as_path(key))
+
+    def __delitem__(self, key: str | tuple[str, ...]) -> None:
+        """Delete the param at ``key``; ``KeyError`` when absent."""
+        path = as_path(key)
+        with self._lock:
+            get_path(self._state.summary.params, path)  # KeyError before anything is written
+        self._record(ev.PARAM_DELETED, {"path": list(path)})
+
+    def get(self, key: str | tuple[str, ...], default: Any = None) -> Any:
+        """The param at ``key``, or ``default``."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def _record(self, etype: str, payload: dict[str, Any]) -> None:
+        with self._lock:
+            if self._state.record(etype, _now(), payload) >= self._wake_at:
+                self._buffer_full()
+
+    def _set_meta(self, field: str, value: Any) -> None:
+        self._record(ev.META_SET, {"field": field, "value": value})
+
+    @property
+    def _summary(self) -> RunSummary:
+        return self._state.summary
+
+    @property
+    def name(self) -> str | None:
+        """The run's display name."""
+        return self._summary.name
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        self._set_meta("name", _opt_str(value, "name"))
+
+    @property
+    def description(self) -> str | None:
+        """Free-text description."""
+        return self._summary.description
+
+    @description.setter
+    def description(self, value: str | None) -> None:
+        self._set_meta("description", _opt_str(value, "description"))
+
+    @property
+    def experiment(self) -> str:
+        """The experiment the run belongs to (``"default"`` unless set)."""
+        return self._summary.experiment
+
+    @experiment.setter
+    def experiment(self, value: str) -> None:
+        if not isinstance(value, str) or not value:
+            raise TypeError("experiment must be a non-empty str")
+        self._set_meta("experiment", value)
+
+    @property
+    def archived(self) -> bool:
+        """Archived runs are hidden by default in UIs; nothing is deleted."""
+        return bool(self._summary.archived)
+
+    @archived.setter
+    def archived(self, value: bool) -> None:
+        self._set_meta("archived", bool(value))
+
+    @property
+    def tags(self) -> list[str]:
+        """The run's tags, in the order added."""
+        with self._lock:
+            return list(self._summary.tags)
+
+    def add_tag(self, tag: str) -> None:
+        """Add a tag (no-op when present)."""
+        if not isinstance(tag, str) or not tag:
+            raise TypeError("tag must be a non-empty str")
+        if tag not in self._summary.tags:
+            self._record(ev.TAG_ADDED, {"tag": tag})
+
+    def remove_tag(self, tag: str) -> None:
+        """Remove a tag (no-op when absent)."""
+        if tag in self._summary.tags:
+            self._record(ev.TAG_REMOVED, {"tag": tag})
+
+    @property
+    def creation_time(self) -> float | None:
+        """Unix time of ``run.started``."""
+        return self._summary.creation_time
+
+    @property
+    def end_time(self) -> float | None:
+        """Unix time of the last ``run.finished``, or None while running."""
+        return self._summary.end_time
+
+    @property
+    def status(self) -> str:
+        """running, finished, failed, terminated, or crashed (never finished, no live writer)."""
+        recorded = self._summary.status
+        if not self.read_only:
+            return self._state.status
+        if recorded != ev.STATUS_RUNNING:
+            return recorded
+        live = is_locked(self.repo.layout.lock_file(self.hash))
+        return ev.STATUS_RUNNING if live else ev.STATUS_CRASHED
+
+    @property
+    def active(self) -> bool:
+        """True while a writer is recording this run."""
+        return self.status == ev.STATUS_RUNNING
+
+    # --- reading back --------------------------------------------------------------------------
+    def metrics(self) -> list[tuple[str, dict[str, Any]]]:
+        """The (name, context) of every metric sequence of the run."""
+        with self._lock:
+            return [(k[0], dict(e[3])) for k, e in self._summary.sequences.items()]
+
+    def _metric_key(self, name: str, context: Mapping[str, Any] | None) -> SeqKey:
+        key: SeqKey = (name, context_key(context))
+        if key not in self._summary.sequences:
+            raise KeyError(f"run {self.hash} has no metric {name!r} with context {dict(context or {})}")
+        return key
+
+    def _read_metric(self, name: str, context: Mapping[str, Any] | None) -> MetricSequence:
+        """Read one sequence from disk (blocking IO)."""
+        return read_metric(self.repo.layout.segment_paths(self.hash), name, dict(context or {}))
+
+    # --- lifecycle pieces --------------------------------------------------------------------
+    def _finish(self, status: str) -> bool:
+        """Record the end (under the lock); False when already closed or detached."""
+        with self._lock:
+            if self._closed or self._detached:
+                return False
+            self._closed = True
+            self._state.finish(status, _now())
+            return True
+
+    def _seal(self, error: BaseException | None) -> None:
+        """After the last write: seal the segment, update the index, unlock (blocking IO)."""
+        try:
+            if self._writer is not None:
+                self._writer.seal()
+        except OSError as exc:
+            error = error or exc
+        try:
+            self._write_index([], everything=True)
+        except Exception:  # the index heals itself from the log
+            pass
+        if self._run_lock is not None:
+            self._run_lock.release()
+        if error is not None:
+            raise RunClosedError(f"run {self.hash} closed, but some events were not written: {error}")
+
+    def _detach_after_fork(self) -> None:
+        # Runs in the child right after fork(): drop what belongs to the parent, never write.
+        self._detached = True
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._state.freeze(
+            f"run {self.hash} belongs to process {os.getppid()}; a forked child cannot write it"
+        )
+        if self._run_lock is not None:
+            self._run_lock.forget()
+        if self._writer is not None:
+            self._writer.abandon()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.hash} experiment={self.experiment!r} status={self.status}>"
+
+    # --- index sync (flusher thread and close) -------------------------------------------------
+    def _on_flushed(self, dirty: bool, new: list[SeqKey]) -> None:
+        # New sequences and summary changes go in at once; sequence stats (points, last
+        # value) of a live run are refreshed every few seconds, and fully at close.
+        refresh = time.monotonic() - self._last_full_index >= 5.0
+        if dirty or new or refresh:
+            self._write_index(new, everything=refresh)
+
+    def _write_index(self, new: list[SeqKey], everything: bool) -> None:
+        state = self._state
+        with self._lock:
+            keys = list(state.sequences) if everything else new
+            row = indexer.run_row(state.summary, self._log_size + self._written_bytes())
+            seq_rows = [indexer.sequence_row(k, state.sequences[k]) for k in keys]
+            params = leaf_keys(state.summary.params)
+        if everything:
+            self._last_full_index = time.monotonic()
+        self.repo.index.write_run(row, seq_rows, params)
+
+    def _written_bytes(self) -> int:
+        return self._writer.bytes_written if self._writer is not None else 0
+
+
+def _opt_str(value: Any, what: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{what} must be a str or None, got {type(value).__name__}")
+    return value
