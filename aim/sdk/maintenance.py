@@ -243,7 +243,7 @@ def prune(repo: Repo) -> PruneReport:
             index.remove_run(h)
     after_seq = set(index.registry_sequences())
     gone = before_seq - after_seq
-    report.sequences = sorted((n, orjson.loads(c)) for n, c in gone)
+    report.sequences = [(n, orjson.loads(c)) for n, c in sorted(gone)]
     report.names = sorted({n for n, _ in before_seq} - {n for n, _ in after_seq})
     ctx_after = {c for _, c in after_seq}
     report.contexts = [orjson.loads(c) for c in sorted({c for _, c in before_seq} - ctx_after)]
