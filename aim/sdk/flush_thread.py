@@ -21,8 +21,43 @@ from aim.core.run_state import RunState
 from aim.storage.segment_writer import SegmentWriter
 
 
-class FlushError(RuntimeError):
-    """Internal: a flush failed; carries the original OSError."""
+class BatchWriter:
+    """Encode a batch, write it as one frame, and keep it for a retry when the write fails.
+
+    Used from one thread at a time: the flush thread of a Run, or a worker thread of AsyncRun.
+    """
+
+    def __init__(self, writer: SegmentWriter) -> None:
+        self.writer = writer
+        self.error: BaseException | None = None
+        self.unwritten = b""  # encoded events whose write failed: retried first
+        self.unwritten_seq = -1
+        self._warned = False
+
+    def write(self, batch: list[dict[str, Any]]) -> int:
+        """Write ``batch`` (after anything left from a failed write); return the last seq
+        written, or -1 when nothing was written."""
+        data = self.unwritten + encode_events(batch) if batch else self.unwritten
+        if not data:
+            return -1
+        upto = batch[-1]["seq"] if batch else self.unwritten_seq
+        try:
+            self.writer.write(data)
+        except OSError as exc:
+            self.unwritten, self.unwritten_seq = data, upto
+            self.error = exc
+            self.warn(f"cannot write run events ({exc}); they are kept in memory and retried")
+            return -1
+        self.unwritten = b""
+        self.error = None
+        return upto
+
+    def warn(self, message: str) -> None:
+        """Warn once per run: training code gets one clear warning, not a stream of them."""
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"aim: {message}", RuntimeWarning, stacklevel=1)
+            print(f"aim: warning: {message}", file=sys.stderr)
 
 
 class FlushThread(threading.Thread):
@@ -40,21 +75,22 @@ class FlushThread(threading.Thread):
         super().__init__(name=name, daemon=True)
         self.state = state
         self.cond = cond
-        self.writer = writer
+        self.out = BatchWriter(writer)
         self.policy = policy
         self.on_written = on_written
         # Events already pending (run.started/resumed) are not written yet: a flush() right
         # after Run() must wait for them too.
         self.written_seq = state.next_seq - 1 - len(state.pending)
-        self.error: BaseException | None = None
         self.attempts = 0  # write attempts started (numbered under the lock)
         self.last_failed_attempt = 0
-        self._warned = False
         self._stop_requested = False
         self._flush_requested = False
         self._flush_upto = -1  # barrier target: keep writing until this seq is on disk
-        self._unwritten = b""  # encoded events whose write failed: retried first
-        self._unwritten_seq = -1
+
+    @property
+    def error(self) -> BaseException | None:
+        """The last write error, cleared by a successful write."""
+        return self.out.error
 
     # --- called by the run, under ``cond`` -------------------------------------------------
     def request_stop(self) -> None:
@@ -95,7 +131,7 @@ class FlushThread(threading.Thread):
                 while True:
                     now = time.monotonic()
                     n = len(state.pending)
-                    if self._stop_requested and not n and not self._unwritten:
+                    if self._stop_requested and not n and not self.out.unwritten:
                         cond.notify_all()
                         return
                     if (self._stop_requested or self._flush_requested or policy.due(n, last, now)
@@ -113,9 +149,11 @@ class FlushThread(threading.Thread):
                 index_dirty, new_seqs = state.take_index_changes()
                 cond.notify_all()  # trackers waiting for room in the buffer
             last = time.monotonic()
-            upto = self._write(batch, attempt)
-            if upto < 0 and self._unwritten:
+            upto = self.out.write(batch)
+            if upto < 0 and self.out.unwritten:
                 with cond:
+                    self.last_failed_attempt = attempt
+                    cond.notify_all()
                     if self._stop_requested:
                         cond.notify_all()
                         return  # close() reports the error; the events stay unwritten
@@ -124,31 +162,4 @@ class FlushThread(threading.Thread):
                 try:
                     self.on_written(index_dirty, new_seqs)
                 except Exception as exc:  # the index heals itself; never kill the flusher
-                    self._warn(f"index update failed (it will be rebuilt): {exc}")
-
-    def _write(self, batch: list[dict[str, Any]], attempt: int) -> int:
-        """Write ``batch`` (after anything left from a failed write); return the last seq
-        written, or -1 when nothing was written."""
-        data = self._unwritten + encode_events(batch) if batch else self._unwritten
-        if not data:
-            return -1
-        upto = batch[-1]["seq"] if batch else self._unwritten_seq
-        try:
-            self.writer.write(data)
-        except OSError as exc:
-            self._unwritten, self._unwritten_seq = data, upto
-            self.error = exc
-            self._warn(f"cannot write run events ({exc}); they are kept in memory and retried")
-            with self.cond:
-                self.last_failed_attempt = attempt
-                self.cond.notify_all()
-            return -1
-        self._unwritten = b""
-        self.error = None
-        return upto
-
-    def _warn(self, message: str) -> None:
-        if not self._warned:
-            self._warned = True
-            warnings.warn(f"aim: {message}", RuntimeWarning, stacklevel=1)
-            print(f"aim: warning: {message}", file=sys.stderr)
+                    self.out.warn(f"index update failed (it will be rebuilt): {exc}")
