@@ -27,6 +27,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AimError",
+    "AsyncRepo",
+    "AsyncRun",
     "CorruptSegmentError",
     "InvalidRunHashError",
     "MetricValueError",
@@ -44,6 +46,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from aim.sdk.async_repo import AsyncRepo
+    from aim.sdk.async_run import AsyncRun
     from aim.sdk.repo import Repo
     from aim.sdk.run import Run
 
@@ -57,4 +61,12 @@ def __getattr__(name: str) -> Any:
         from aim.sdk.repo import Repo
 
         return Repo
+    if name == "AsyncRun":
+        from aim.sdk.async_run import AsyncRun
+
+        return AsyncRun
+    if name == "AsyncRepo":
+        from aim.sdk.async_repo import AsyncRepo
+
+        return AsyncRepo
     raise AttributeError(f"module 'aim' has no attribute {name!r}")

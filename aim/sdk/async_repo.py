@@ -1,0 +1,99 @@
+"""AsyncRepo: Repo's operations as awaitables, run in anyio worker threads (off the loop)."""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from typing import Any
+
+import anyio
+
+from aim.sdk.async_run import AsyncRun
+from aim.sdk.repo import Repo
+
+
+class AsyncRepo:
+    """An aim repository for async code (sweep controllers, services).
+
+    ``await AsyncRepo.from_path(path)``; then ``await repo.list_runs()``, ``get_run``,
+    ``delete_run(s)``, ``restore_run(s)``, ``prune``, ``copy_runs``, ``move_runs``,
+    ``verify``, ``reindex``: each runs ``Repo``'s method in a worker thread.
+    """
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+
+    @classmethod
+    async def from_path(cls, path: str | os.PathLike[str], init: bool = False) -> AsyncRepo:
+        """Open (or, with ``init``, create) the repository at ``path``."""
+        return cls(await anyio.to_thread.run_sync(partial(Repo.from_path, path, init=init)))
+
+    @property
+    def path(self) -> Any:
+        """The ``.aim`` directory."""
+        return self.repo.path
+
+    async def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return await anyio.to_thread.run_sync(partial(getattr(self.repo, name), *args, **kwargs))
+
+    async def list_all_runs(self) -> list[str]:
+        """Hashes of every (not deleted) run, oldest first."""
+        return await self._call("list_all_runs")
+
+    async def list_runs(self, **filters: Any) -> list[dict[str, Any]]:
+        """Run summaries (see ``Repo.list_runs``)."""
+        return await self._call("list_runs", **filters)
+
+    async def get_run(self, run_hash: str) -> AsyncRun | None:
+        """The run opened read-only, or None when there is none (or it is deleted)."""
+        if await self._call("get_run", run_hash) is None:
+            return None
+        return await AsyncRun(run_hash, repo=self.repo, read_only=True).open()
+
+    async def delete_run(self, run_hash: str) -> bool:
+        """Tombstone one run; False on failure."""
+        return await self._call("delete_run", run_hash)
+
+    async def delete_runs(self, run_hashes: list[str]) -> tuple[bool, list[str]]:
+        """Tombstone several runs; (all succeeded, the others)."""
+        return await self._call("delete_runs", run_hashes)
+
+    async def restore_run(self, run_hash: str) -> bool:
+        """Undo a delete (until prune)."""
+        return await self._call("restore_run", run_hash)
+
+    async def restore_runs(self, run_hashes: list[str]) -> tuple[bool, list[str]]:
+        """Undo several deletes."""
+        return await self._call("restore_runs", run_hashes)
+
+    async def close_runs(self, run_hashes: list[str]) -> tuple[bool, list[str]]:
+        """Finish runs whose writer died."""
+        return await self._call("close_runs", run_hashes)
+
+    async def prune(self) -> Any:
+        """Remove deleted runs and what only they used from the registry."""
+        return await self._call("prune")
+
+    async def copy_runs(self, run_hashes: list[str], dest: Any) -> tuple[bool, list[str]]:
+        """Copy runs into another repository."""
+        return await self._call("copy_runs", run_hashes, dest.repo if isinstance(dest, AsyncRepo) else dest)
+
+    async def move_runs(self, run_hashes: list[str], dest: Any) -> tuple[bool, list[str]]:
+        """Move runs into another repository."""
+        return await self._call("move_runs", run_hashes, dest.repo if isinstance(dest, AsyncRepo) else dest)
+
+    async def verify(self, repair: bool = False) -> list[Any]:
+        """Check segments, seq order and the index."""
+        return await self._call("verify", repair=repair)
+
+    async def reindex(self) -> int:
+        """Rebuild the index from the logs."""
+        return await self._call("reindex")
+
+    async def available_sequences(self) -> list[tuple[str, dict[str, Any]]]:
+        """Distinct (metric name, context) pairs in the repo."""
+        return await self._call("available_sequences")
+
+    async def available_params(self) -> list[str]:
+        """Distinct param keys in the repo."""
+        return await self._call("available_params")
