@@ -144,22 +144,27 @@ def heal(layout: RepoLayout, index: Index, *, full: bool = False) -> int:
 
     Cheap enough for every ``ls``: one directory listing, plus a lock probe for runs the index
     believes are running. Re-reads runs that are missing from the index, and runs whose writer
-    died (lock free, still "running") when their log changed size since it was indexed.
+    died (lock free, still "running"): those are stored as "crashed", an index-only status
+    that readers derive anyway, and re-read again only when their log changes size.
     """
     on_disk = run_hashes_on_disk(layout)
     known = {} if full else index.indexed()
     changed = 0
     for h in on_disk:
         state = known.get(h)
-        if state is not None and state[0] != ev.STATUS_RUNNING:
+        if state is not None and state[0] not in (ev.STATUS_RUNNING, ev.STATUS_CRASHED):
             continue
         if is_locked(layout.lock_file(h)):
             continue  # a live writer keeps its own rows current
-        if state is not None and log_size(layout, h) == state[1]:
-            continue
+        if state is not None and state[0] == ev.STATUS_CRASHED and log_size(layout, h) == state[1]:
+            continue  # re-read once after its writer died, unchanged since
         summary, _, size = replay_run(layout, h)
         if summary.last_seq < 0 and not summary.creation_time:
             continue  # a directory being created right now, or an empty shell: nothing to show
+        if summary.status == ev.STATUS_RUNNING:
+            # Its writer died (the lock is free): the rows it last wrote may count events that
+            # never reached the log, so they are rebuilt from the log, once, and marked.
+            summary.status = ev.STATUS_CRASHED
         write_summary(index, summary, size)
         changed += 1
     present = set(on_disk)

@@ -89,11 +89,13 @@ def _tip(repo: Repo, run_hash: str) -> Tip:
     layout = repo.layout
     row = repo.index.run_row(run_hash)
     size = indexer.log_size(layout, run_hash)
-    if row is not None and row["status"] != ev.STATUS_RUNNING and row["log_size"] == size:
+    if row is not None and row["status"] in ev.END_STATUSES and row["log_size"] == size:
         return Tip(row["last_seq"], bool(row["deleted"]), row["status"], size, None)
     summary, scans, _ = indexer.replay_run(layout, run_hash)
     if repair_scans(scans).changed:
         size = indexer.log_size(layout, run_hash)
+    if summary.status == ev.STATUS_RUNNING:
+        summary.status = ev.STATUS_CRASHED  # we hold its lock: no live writer (see indexer.heal)
     return Tip(summary.last_seq, summary.deleted, summary.status, size, summary)
 
 
@@ -171,7 +173,7 @@ def close(repo: Repo, hashes: Iterable[str]) -> list[Outcome]:
 
     def one(h: str) -> Outcome:
         with locked(repo, h) as tip:
-            if tip.status != ev.STATUS_RUNNING:
+            if tip.status not in (ev.STATUS_RUNNING, ev.STATUS_CRASHED):
                 return Outcome(h, True, f"already {tip.status}")
             _append(repo, h, tip, [(ev.RUN_FINISHED, {"status": ev.STATUS_TERMINATED,
                                                         "reason": "closed after its writer died"})])
@@ -383,6 +385,8 @@ def _index_drift(repo: Repo, h: str, repair: bool) -> list[Problem]:
 
     summary, _, size = indexer.replay_run(repo.layout, h)
     index = repo.index
+    if summary.status == ev.STATUS_RUNNING:
+        summary.status = ev.STATUS_CRASHED  # not live (checked by the caller): see indexer.heal
     want_row = indexer.run_row(summary, size)
     want_seqs = sorted(indexer.sequence_row(k, e) for k, e in summary.sequences.items())
     got_row = index.run_row(h)

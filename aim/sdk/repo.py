@@ -115,7 +115,7 @@ class Repo:
         return rows
 
     def _live_status(self, run_hash: str, recorded: str) -> str:
-        if recorded != ev.STATUS_RUNNING:
+        if recorded not in (ev.STATUS_RUNNING, ev.STATUS_CRASHED):
             return recorded
         return ev.STATUS_RUNNING if is_locked(self.layout.lock_file(run_hash)) else ev.STATUS_CRASHED
 

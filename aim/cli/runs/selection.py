@@ -37,12 +37,14 @@ def select(repo: Any, patterns: tuple[str, ...], *, experiment: str | None, olde
     Returns (hashes, errors): a selector that matches nothing, an ambiguous prefix or a
     malformed pattern is an error, reported and counted as a failure.
     """
-    from aim.sdk.maintenance import resolve_hashes
+    from aim.sdk.maintenance import Outcome, resolve_hashes
 
     if not patterns and experiment is None and older_than is None:
         raise click.UsageError("name at least one run (hash, prefix or glob) or a filter")
     rows = repo.list_runs(include_deleted=True)
+    wrong_state = set()
     if deleted is not None:
+        wrong_state = {r["hash"] for r in rows if r["deleted"] != deleted}
         rows = [r for r in rows if r["deleted"] == deleted]
     if experiment is not None:
         rows = [r for r in rows if r["experiment"] == experiment]
@@ -55,6 +57,10 @@ def select(repo: Any, patterns: tuple[str, ...], *, experiment: str | None, olde
     # Selectors are matched against every run on disk so that "no run" is told apart from
     # "filtered out"; the filters then narrow the result.
     hashes, errors = resolve_hashes(sorted(repo_run_hashes(repo)), patterns)
+    # A run named explicitly but in the wrong state is an error, not a silent skip.
+    state = "deleted (restore it first)" if deleted is False else "not deleted"
+    errors += [Outcome(h, False, f"run {h} is {state}") for h in hashes
+               if h in wrong_state and not any(c in p for p in patterns for c in "*?[")]
     allowed = set(candidates)
     return [h for h in hashes if h in allowed], errors
 
