@@ -1,9 +1,9 @@
 """Benchmarks for aim's write path, memory, run lifecycle, ``aim runs ls`` and run management.
 
 Usage: ``python tools/bench.py [--quick] [--only NAME[,NAME]] [--events N] [--rss-events N]
-[--runs N] [--mgmt-runs N] [--big-run-events N]``. Each measurement prints one JSON object per
-line on stdout (``bench`` names it, units are in the key names, ``ok`` says whether it meets its
-target); progress goes to stderr.
+[--runs N] [--mgmt-runs N] [--big-run-events N] [--profile-async BACKEND]``. Each measurement
+prints one JSON object per line on stdout (``bench`` names it, units are in the key names,
+``ok`` says whether it meets its target); progress goes to stderr.
 Everything runs in one process (plus the subprocesses named below) under one temporary
 directory, removed at the end, so the ratios compare like with like on a noisy machine.
 
@@ -23,6 +23,17 @@ Measurements and targets:
     pre-generated values (a noisy decaying loss curve of Python floats); reports the median of
     each and ``ratio_to_floor`` = median track events/s / median floor events/s.
     Target: ratio_to_floor >= 0.75.
+``async_track_throughput``
+    The same on ``AsyncRun``: ``async with AsyncRun(repo=tmp) as run:`` then N x
+    ``await run.track(v, name="loss", context={"subset": "train"})``, the open and the close
+    (``__aexit__``) inside the timer, the event loop's own start-up outside it. One line per
+    anyio backend (asyncio, and trio when it is installed: ``"skipped"`` otherwise), on the same
+    values. Each round runs the floor, then a sync ``Run`` track run and one async run per
+    backend (their order rotated from round to round), 3 rounds, so ``ratio_to_sync`` =
+    median async events/s / median sync events/s compares runs made side by side in this
+    process; ``ratio_to_floor`` uses the same floor as ``track_throughput``.
+    Target: ratio_to_sync >= 0.7. ``--profile-async asyncio|trio`` adds one cProfile'd async
+    run after the timed rounds and prints where its time went to stderr (not timed, not emitted).
 ``bytes_per_event``
     Total segment bytes of a tracked run / N (the floor's file size / N alongside, as
     ``ratio_to_floor``). Target: <= 12 bytes/event.
@@ -85,7 +96,8 @@ from pathlib import Path
 from typing import Any
 
 ALL = (
-    "raw_floor", "track_throughput", "bytes_per_event", "peak_rss", "run_create_close",
+    "raw_floor", "track_throughput", "async_track_throughput", "bytes_per_event", "peak_rss",
+    "run_create_close",
     "runs_ls", "ls_imports", "delete_runs_cli", "prune_runs", "copy_runs", "delete_cost_vs_size",
 )
 BATCH = 20_000
@@ -94,6 +106,8 @@ CONTEXT = {"subset": "train"}
 MIB = 1024 * 1024
 
 TARGET_TRACK_RATIO = 0.75
+TARGET_ASYNC_TO_SYNC_RATIO = 0.7
+ASYNC_BACKENDS = ("asyncio", "trio")
 TARGET_RSS_MIB = 100.0
 TARGET_BYTES_PER_EVENT = 12.0
 TARGET_CREATE_CLOSE_MS = 5.0
@@ -182,14 +196,110 @@ def track_run(values: list[float], repo: str) -> tuple[float, str]:
     return time.perf_counter() - t0, run.hash
 
 
+async def _async_track(values: list[float], repo: str) -> tuple[float, str]:
+    from aim.sdk.async_run import AsyncRun
+
+    t0 = time.perf_counter()
+    async with AsyncRun(repo=repo) as run:
+        track = run.track
+        for v in values:
+            await track(v, name="loss", context={"subset": "train"})
+    return time.perf_counter() - t0, run.hash
+
+
+def async_track_run(values: list[float], repo: str, backend: str) -> tuple[float, str]:
+    """Seconds for AsyncRun() open + await track every value + close, on ``backend``; and the
+    run's hash. The event loop is started (and torn down) outside the timer."""
+    import anyio
+
+    return anyio.run(_async_track, values, repo, backend=backend)
+
+
+def async_backends() -> dict[str, str | None]:
+    """Each anyio backend mapped to None when usable, else to why it is skipped."""
+    import importlib.util
+
+    out: dict[str, str | None] = {}
+    for backend in ASYNC_BACKENDS:
+        out[backend] = None if importlib.util.find_spec(backend) else f"{backend} is not installed"
+    return out
+
+
+def profile_async(values: list[float], repo: str, backend: str, top: int = 25) -> None:
+    """One cProfile'd async run: print the top functions and the time per area to stderr.
+
+    cProfile sees only the loop's thread; the flush task's writes run in anyio worker threads,
+    so ``AsyncRun._write_batch`` is wrapped (in this process only) to time them apart.
+    """
+    import cProfile
+    import io
+    import pstats
+
+    from aim.sdk.async_run import AsyncRun
+
+    worker = {"calls": 0, "seconds": 0.0}
+    real_write = AsyncRun._write_batch
+
+    def timed_write(self: Any, *a: Any) -> int:
+        t0 = time.perf_counter()
+        try:
+            return real_write(self, *a)
+        finally:
+            worker["calls"] += 1
+            worker["seconds"] += time.perf_counter() - t0
+
+    gc.collect()
+    AsyncRun._write_batch = timed_write  # type: ignore[method-assign]
+    prof = cProfile.Profile()
+    try:
+        prof.enable()
+        secs, _ = async_track_run(values, repo, backend)
+        prof.disable()
+    finally:
+        AsyncRun._write_batch = real_write  # type: ignore[method-assign]
+    buf = io.StringIO()
+    stats = pstats.Stats(prof, stream=buf)
+    stats.sort_stats("tottime").print_stats(top)
+    # Areas of the loop's thread: the largest cumulative time of the entry points (coroutine
+    # times count only while they run, not while suspended), and the calls made.
+    areas = {
+        "AsyncRun.track (whole)": ("async_run.py", ("track",)),
+        "RunBase.track (the shared hot path)": ("run_base.py", ("track",)),
+        "anyio checkpoints": ("anyio", ("checkpoint",)),
+        "to_thread handoffs (loop side)": ("anyio", ("run_sync", "run_sync_in_worker_thread")),
+        "flush task (loop side)": ("async_run.py", ("_flush_until_stopped", "_signal_progress")),
+        "close (loop side)": ("async_run.py", ("_aclose",)),
+    }
+    lines = []
+    raw = stats.stats  # type: ignore[attr-defined]
+    for area, (where, names) in areas.items():
+        calls, cum = 0, 0.0
+        for (filename, _line, func), (_cc, nc, _tt, ct, _callers) in raw.items():
+            if func in names and where in filename:
+                calls += nc
+                cum = max(cum, ct)
+        lines.append(f"  {area}: {cum:.3f} s cumulative, {calls:,} calls")
+    log(f"profile ({backend}): {len(values) / secs:,.0f} events/s under cProfile ({secs:.2f} s)")
+    for line in lines:
+        log(line)
+    log(f"  flush writes in worker threads (encode + compress + write + index): "
+        f"{worker['seconds']:.3f} s wall over {worker['calls']} batches")
+    print(buf.getvalue(), file=sys.stderr, flush=True)
+
+
 def bench_throughput(args: argparse.Namespace, tmp: Path, only: set[str]) -> None:
     n = args.events
     log(f"generating {n:,} values")
     values = loss_curve(n)
     repo = str(tmp / "track")
-    want_track = bool(only & {"track_throughput", "bytes_per_event"})
+    want_async = "async_track_throughput" in only
+    want_track = bool(only & {"track_throughput", "bytes_per_event"}) or want_async
+    backends = async_backends() if want_async else {}
+    usable = [b for b, why in backends.items() if why is None]
     floor_s: list[float] = []
     track_s: list[float] = []
+    async_s: dict[str, list[float]] = {b: [] for b in usable}
+    async_hashes: dict[str, list[str]] = {b: [] for b in usable}
     hashes: list[str] = []
     floor_bytes = 0
     for i in range(3):
@@ -199,12 +309,23 @@ def bench_throughput(args: argparse.Namespace, tmp: Path, only: set[str]) -> Non
         floor_bytes = path.stat().st_size
         path.unlink()
         log(f"round {i + 1}/3 floor: {n / floor_s[-1]:,.0f} events/s")
-        if want_track:
+        if not want_track:
+            continue
+        # Sync and async runs alternate; their order rotates so none always goes first.
+        kinds = ["sync", *usable]
+        kinds = kinds[i % len(kinds):] + kinds[:i % len(kinds)]
+        for kind in kinds:
             gc.collect()
-            secs, h = track_run(values, repo)
-            track_s.append(secs)
-            hashes.append(h)
-            log(f"round {i + 1}/3 track: {n / secs:,.0f} events/s")
+            if kind == "sync":
+                secs, h = track_run(values, repo)
+                track_s.append(secs)
+                hashes.append(h)
+                log(f"round {i + 1}/3 track: {n / secs:,.0f} events/s")
+            else:
+                secs, h = async_track_run(values, repo, kind)
+                async_s[kind].append(secs)
+                async_hashes[kind].append(h)
+                log(f"round {i + 1}/3 async track ({kind}): {n / secs:,.0f} events/s")
     floor_eps = n / statistics.median(floor_s)
     if "raw_floor" in only:
         emit({"bench": "raw_floor", "events": n, "events_per_s": round(floor_eps),
@@ -219,6 +340,22 @@ def bench_throughput(args: argparse.Namespace, tmp: Path, only: set[str]) -> Non
               "runs_events_per_s": [round(n / s) for s in track_s],
               "floor_events_per_s": round(floor_eps), "ratio_to_floor": r(ratio),
               "target_ratio_min": TARGET_TRACK_RATIO, "ok": ratio >= TARGET_TRACK_RATIO})
+    for backend, why in backends.items():
+        if why is not None:
+            emit({"bench": "async_track_throughput", "backend": backend, "skipped": why, "ok": True})
+            continue
+        async_eps = n / statistics.median(async_s[backend])
+        to_sync = async_eps / track_eps
+        emit({"bench": "async_track_throughput", "backend": backend, "events": n,
+              "events_per_s": round(async_eps),
+              "runs_events_per_s": [round(n / s) for s in async_s[backend]],
+              "sync_events_per_s": round(track_eps), "ratio_to_sync": r(to_sync),
+              "floor_events_per_s": round(floor_eps), "ratio_to_floor": r(async_eps / floor_eps),
+              "bytes_per_event": r(segment_bytes(repo, async_hashes[backend][0]) / n),
+              "target_ratio_to_sync_min": TARGET_ASYNC_TO_SYNC_RATIO,
+              "ok": to_sync >= TARGET_ASYNC_TO_SYNC_RATIO})
+    if args.profile_async:
+        profile_async(values, repo, args.profile_async)
     if "bytes_per_event" in only:
         per_run = [segment_bytes(repo, h) / n for h in hashes]
         bpe = statistics.median(per_run)
@@ -526,6 +663,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run in ~30 s")
     p.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     p.add_argument("--tmpdir", default=None, help="where to make the temporary directory")
+    p.add_argument("--profile-async", choices=ASYNC_BACKENDS, default=None,
+                   help="with async_track_throughput: one extra cProfile'd async run, to stderr")
     p.add_argument("--rss-child", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--child-repo", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -556,7 +695,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="aim-bench-", dir=args.tmpdir))
     t_start = time.perf_counter()
     try:
-        if only & {"raw_floor", "track_throughput", "bytes_per_event"}:
+        if only & {"raw_floor", "track_throughput", "async_track_throughput", "bytes_per_event"}:
             bench_throughput(args, tmp, only)
         if "peak_rss" in only:
             bench_rss(args, tmp)
