@@ -10,6 +10,7 @@ into place; move removes the source only after the destination is complete.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -129,6 +130,13 @@ def _append(repo: Repo, run_hash: str, tip: Tip, events: list[tuple[str, dict[st
         indexer.write_summary(repo.index, summary, size)
 
 
+def _heal_row(repo: Repo, tip: Tip) -> None:
+    """The log already says what was asked (a retry after a kill that landed between the new
+    segment and the index update): bring the index row in line with it."""
+    if tip.summary is not None:
+        indexer.write_summary(repo.index, tip.summary, tip.log_size)
+
+
 def _each(hashes: Iterable[str], op: Any) -> list[Outcome]:
     out = []
     for h in hashes:
@@ -145,6 +153,7 @@ def delete(repo: Repo, hashes: Iterable[str]) -> list[Outcome]:
     def one(h: str) -> Outcome:
         with locked(repo, h) as tip:
             if tip.deleted:
+                _heal_row(repo, tip)
                 return Outcome(h, True, "already deleted")
             _append(repo, h, tip, [(ev.RUN_DELETED, {})])
         return Outcome(h, True, "deleted")
@@ -158,6 +167,7 @@ def restore(repo: Repo, hashes: Iterable[str]) -> list[Outcome]:
     def one(h: str) -> Outcome:
         with locked(repo, h) as tip:
             if not tip.deleted:
+                _heal_row(repo, tip)
                 return Outcome(h, True, "not deleted")
             _append(repo, h, tip, [(ev.RUN_RESTORED, {})])
         return Outcome(h, True, "restored")
@@ -174,6 +184,7 @@ def close(repo: Repo, hashes: Iterable[str]) -> list[Outcome]:
     def one(h: str) -> Outcome:
         with locked(repo, h) as tip:
             if tip.status not in (ev.STATUS_RUNNING, ev.STATUS_CRASHED):
+                _heal_row(repo, tip)
                 return Outcome(h, True, f"already {tip.status}")
             _append(repo, h, tip, [(ev.RUN_FINISHED, {"status": ev.STATUS_TERMINATED,
                                                         "reason": "closed after its writer died"})])
@@ -260,26 +271,30 @@ def copy(repo: Repo, hashes: Iterable[str], dest: Repo, *, move: bool = False) -
         raise AimError("source and destination are the same repository")
 
     def one(h: str) -> Outcome:
-        with locked(repo, h) as tip:
-            if tip.status == ev.STATUS_RUNNING and is_locked(repo.layout.lock_file(h)):
-                raise RunLockedError(f"run {h} is active")
+        with locked(repo, h) as tip:  # refuses a live run; repairs a crashed one's tail
             if dest.has_run(h):
-                raise DestinationExistsError(f"run {h} already exists in {dest.path}")
-            placed = place_run(repo.layout.segment_paths(h), dest.layout, h)
-            if tip.summary is None:
-                # The source index is trusted for this run (closed cleanly, same size): carry
-                # its rows over instead of replaying the log, so a copy costs the same for a
-                # 1k-event run and a 1M-event one.
-                row = repo.index.run_row(h)
-                assert row is not None
-                dest.index.write_run(row, repo.index.sequence_rows(h), repo.index.param_key_rows(h))
-            else:
-                indexer.write_summary(dest.index, tip.summary, tip.log_size)
-            if move:
+                if not (move and _same_run(repo, dest, h)):
+                    raise DestinationExistsError(f"run {h} already exists in {dest.path}")
+                # A move killed after placing the run and before removing the source: the
+                # destination holds the same segments, so finish the job.
                 remove_run_dir(repo.layout, h)
+                how = "finished an interrupted move"
+            else:
+                placed = place_run(repo.layout.segment_paths(h), dest.layout, h)
+                if tip.summary is None:
+                    # The source index is trusted for this run (closed cleanly, same size):
+                    # carry its rows over instead of replaying the log, so a copy costs the
+                    # same for a 1k-event run and a 1M-event one.
+                    row = repo.index.run_row(h)
+                    assert row is not None
+                    dest.index.write_run(row, repo.index.sequence_rows(h), repo.index.param_key_rows(h))
+                else:
+                    indexer.write_summary(dest.index, tip.summary, tip.log_size)
+                if move:
+                    remove_run_dir(repo.layout, h)
+                how = f"{placed.linked} linked, {placed.copied} copied"
         if move:
             repo.index.remove_run(h)
-        how = f"{placed.linked} linked, {placed.copied} copied"
         return Outcome(h, True, f"{'moved' if move else 'copied'} ({how})")
 
     def guarded(h: str) -> Outcome:
@@ -289,6 +304,16 @@ def copy(repo: Repo, hashes: Iterable[str], dest: Repo, *, move: bool = False) -
             return Outcome(h, False, str(exc))
 
     return _each(hashes, guarded)
+
+
+def _same_run(src: Repo, dest: Repo, run_hash: str) -> bool:
+    """True when ``dest`` holds exactly ``src``'s segments (same names, same bytes)."""
+    import filecmp
+
+    a, b = src.layout.segment_paths(run_hash), dest.layout.segment_paths(run_hash)
+    if [p.name for p in a] != [p.name for p in b]:
+        return False
+    return all(os.path.samefile(x, y) or filecmp.cmp(x, y, shallow=False) for x, y in zip(a, b))
 
 
 # --- verify ------------------------------------------------------------------------------------

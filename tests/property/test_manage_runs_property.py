@@ -58,7 +58,9 @@ FAKE = "deadbeef" * 3  # a well-formed hash no run ever gets here
 # --- strategies: small alphabets, so names, contexts and param keys collide ----------------
 
 REPO = st.integers(0, 1)
-PICK = st.integers(0, 15)
+# A pick >= 0 names a run on disk in the repo the operation acts on (when it has any); a
+# negative one names any hash ever created or FAKE: pruned, moved away, elsewhere or never made.
+PICK = st.integers(-4, 15)
 EXPERIMENTS = st.sampled_from([None, "default", "exp-a"])
 METRIC_NAMES = st.sampled_from(["loss", "acc"])
 CONTEXTS = st.sampled_from([None, {}, {"subset": "train"}, {"subset": "val"}])  # None == {}
@@ -80,23 +82,26 @@ ACTIONS = st.lists(
 )
 PICKS = st.lists(PICK, min_size=1, max_size=2)
 
+CREATE = st.tuples(st.just("create"), REPO, EXPERIMENTS, ACTIONS)
+COPY_OR_MOVE = st.tuples(st.sampled_from(["copy", "move"]), REPO, PICKS, st.booleans())
 OPS = st.one_of(
-    st.tuples(st.just("create"), REPO, EXPERIMENTS, ACTIONS),
-    st.tuples(st.just("create"), REPO, EXPERIMENTS, ACTIONS),
+    CREATE,
+    CREATE,
     st.tuples(st.just("resume"), REPO, PICK, ACTIONS),
+    st.tuples(st.sampled_from(["delete", "restore"]), REPO, PICK),
     st.tuples(st.just("delete"), REPO, PICK),
-    st.tuples(st.just("delete"), REPO, PICK),
-    st.tuples(st.just("delete_many"), REPO, PICKS),
-    st.tuples(st.just("restore"), REPO, PICK),
-    st.tuples(st.just("restore_many"), REPO, PICKS),
-    st.tuples(st.just("busy"), REPO, PICK, st.sampled_from(["delete", "restore", "copy", "move"])),
+    st.tuples(st.sampled_from(["delete_many", "restore_many"]), REPO, PICKS),
     st.tuples(st.just("prune"), REPO),
-    st.tuples(st.just("copy"), REPO, PICKS, st.booleans()),
-    st.tuples(st.just("move"), REPO, PICKS, st.booleans()),
+    COPY_OR_MOVE,
+    COPY_OR_MOVE,
+    st.tuples(st.just("busy"), REPO, PICK, st.sampled_from(["delete", "restore", "copy", "move"])),
     st.tuples(st.just("copy_same"), REPO, PICK),
     st.tuples(st.just("reindex"), REPO, st.booleans()),
 )
-OP_LISTS = st.lists(OPS, max_size=20)
+# A few runs first, so that most operations find something to act on.
+OP_LISTS = st.tuples(st.lists(CREATE, min_size=1, max_size=3), st.lists(OPS, min_size=4, max_size=16)).map(
+    lambda parts: parts[0] + parts[1]
+)
 
 SETTINGS = settings(
     max_examples=40,
@@ -216,9 +221,12 @@ class Scenario:
         self.models = [RepoModel(), RepoModel()]
         self.known: list[str] = []  # every hash ever created, in order
 
-    def pick(self, i: int) -> str:
+    def pick(self, i: int, p: int) -> str:
+        local = [h for h in self.known if h in self.models[i].runs]
+        if p >= 0 and local:
+            return local[p % len(local)]
         candidates = [*self.known, FAKE]
-        return candidates[i % len(candidates)]
+        return candidates[abs(p) % len(candidates)]
 
     def close(self) -> None:
         for repo in self.repos:
@@ -259,7 +267,7 @@ class Scenario:
             self.write(run, model, actions)
         elif kind == "resume":
             _, _, pick, actions = op
-            h = self.pick(pick)
+            h = self.pick(i, pick)
             if h not in model.runs:
                 with pytest.raises(RunNotFoundError):
                     Run(run_hash=h, repo=root)
@@ -271,7 +279,7 @@ class Scenario:
                 model.append(h, "run.resumed", hash=h, pid=PID, host=HOST, format=1)
                 self.write(run, model, actions)
         elif kind in ("delete", "restore"):
-            h = self.pick(op[2])
+            h = self.pick(i, op[2])
             expected = h in model.runs
             if expected and is_deleted(model.runs[h]) == (kind == "delete"):
                 pass  # already deleted / not deleted: success, nothing written
@@ -280,7 +288,7 @@ class Scenario:
             got = repo.delete_run(h) if kind == "delete" else repo.restore_run(h)
             assert got is expected, (kind, h)
         elif kind in ("delete_many", "restore_many"):
-            hashes = [self.pick(p) for p in op[2]]
+            hashes = [self.pick(i, p) for p in op[2]]
             deleting = kind == "delete_many"
             failed = []
             for h in hashes:
@@ -291,14 +299,14 @@ class Scenario:
             do = repo.delete_runs if deleting else repo.restore_runs
             assert do(hashes) == (not failed, failed), (kind, hashes)
         elif kind == "busy":
-            self.busy(i, self.pick(op[2]), op[3])
+            self.busy(i, self.pick(i, op[2]), op[3])
         elif kind == "prune":
             self.prune(i)
         elif kind in ("copy", "move"):
             _, _, picks, dest_as_path = op
             j = 1 - i
             model_dest = self.models[j]
-            hashes = [self.pick(p) for p in picks]
+            hashes = [self.pick(i, p) for p in picks]
             failed = []
             for h in hashes:
                 if h not in model.runs or h in model_dest.runs:
@@ -312,7 +320,7 @@ class Scenario:
             assert do(hashes, dest) == (not failed, failed), (kind, hashes)
         elif kind == "copy_same":
             with pytest.raises(AimError):
-                repo.copy_runs([self.pick(op[2])], root)
+                repo.copy_runs([self.pick(i, op[2])], root)
         elif kind == "reindex":
             self.reindex(i, in_place=op[2])
         else:  # pragma: no cover
@@ -484,23 +492,25 @@ def run_scenario(ops: list[tuple[Any, ...]]) -> None:
 TRAIN = {"subset": "train"}
 VAL = {"subset": "val"}
 
+# Runs r0, r1 (A) and r2 (B); a pick >= 0 indexes the repo's own runs, -4 is r0, -3 FAKE.
 EXAMPLE_OPS = [
     ("create", 0, "exp-a", [("track", "loss", None, None, 1.0), ("param", "opt", {"a": 1})]),
     ("create", 0, None, [("track", "acc", TRAIN, 3, 2), ("param", "seed", 3)]),
-    ("copy", 0, [0], False),  # A -> B
+    ("copy", 0, [0], False),  # r0: A -> B
     ("copy", 0, [0], True),  # again: already at B, nothing changes at either repo
-    ("delete", 1, 0),
+    ("delete", 1, 0),  # r0 at B only
     ("create", 1, None, [("track", "loss", {}, None, 0.5)]),
-    ("move", 1, [0, 1], True),  # run 0 is present at A (fails), run 1 is only at A (fails)
-    ("resume", 1, 0, []),  # deleted at B: refused
-    ("resume", 0, 0, [("track", "loss", None, None, -1)]),  # live at A
+    ("move", 1, [0, 1], True),  # r0 is at A already (fails); r2 moves to A
+    ("resume", 1, 0, []),  # r0 is deleted at B: refused
+    ("resume", 0, 0, [("track", "loss", None, None, -1)]),  # r0 is live at A
     ("prune", 1),
-    ("delete", 1, 0),  # pruned: False
-    ("restore", 1, 0),  # pruned: False
-    ("delete_many", 0, [1, 1]),
+    ("delete", 1, -4),  # r0 was pruned at B: False
+    ("restore", 1, -4),
+    ("delete_many", 0, [1, 1]),  # r1 twice: the second is "already deleted"
     ("restore", 0, 1),
-    ("delete", 0, 3),  # FAKE (the fourth candidate: three runs exist)
-    ("move", 0, [1], False),
+    ("delete", 0, -3),  # FAKE
+    ("move", 0, [2], False),  # r2 back to B
+    ("busy", 0, 0, "move"),
     ("reindex", 1, True),
     ("copy_same", 0, 0),
 ]

@@ -130,3 +130,26 @@ def test_resolve_hashes(pattern, expect):
     assert maintenance.resolve_hashes(cands, ["ab"])[0] == [cands[1]]
     assert maintenance.resolve_hashes(cands, ["a?1*"])[1][0].message == "no run matches 'a?1*'"
     assert maintenance.resolve_hashes(cands, ["a[ab]*"])[0] == cands[:2]
+
+
+def test_a_move_killed_before_removing_the_source_is_finished_by_a_retry(repo_path, tmp_path):
+    a, b = _make(repo_path, 2)
+    repo, dest = Repo(repo_path), Repo(tmp_path / "dest", init=True)
+    assert repo.copy_runs([a, b], dest) == (True, [])  # the state a kill after placing leaves
+    seg = dest.layout.segment_paths(b)[0]
+    data = seg.read_bytes()
+    seg.unlink()  # a hard link: replace it rather than change the source's bytes too
+    seg.write_bytes(data + b"x")  # b's destination copy now differs: never remove its source
+    assert repo.move_runs([a, b], dest) == (False, [b])
+    assert not repo.has_run(a) and dest.has_run(a) and repo.has_run(b)
+    assert Repo(tmp_path / "dest").get_run(a).get_metric("loss").values == [0.0]
+
+
+def test_a_delete_retried_after_a_kill_heals_the_index_row(repo_path):
+    (h,) = _make(repo_path, 1)
+    repo = Repo(repo_path)
+    assert repo.delete_run(h)
+    repo.index.update_run(h, deleted=0)  # the row as a kill before the index update leaves it
+    assert h in Repo(repo_path).list_all_runs()
+    assert repo.delete_run(h)  # "already deleted" in the log: the row is brought in line
+    assert h not in Repo(repo_path).list_all_runs()
