@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
@@ -28,10 +29,33 @@ class AsyncRepo:
         """Open (or, with ``init``, create) the repository at ``path``."""
         return cls(await anyio.to_thread.run_sync(partial(Repo.from_path, path, init=init)))
 
+    @classmethod
+    async def default_repo(cls, init: bool = True) -> AsyncRepo:
+        """The nearest ``.aim`` in the working directory or its parents, else a new one here."""
+        return cls(await anyio.to_thread.run_sync(partial(Repo.default_repo, init=init)))
+
     @property
     def path(self) -> Any:
         """The ``.aim`` directory."""
         return self.repo.path
+
+    async def close(self) -> None:
+        """Close the index connection."""
+        await self._call("close")
+
+    async def has_run(self, run_hash: str) -> bool:
+        """True when a run directory with this hash exists (deleted or not)."""
+        return await self._call("has_run", run_hash)
+
+    async def run_status(self, run_hash: str) -> str:
+        """The derived status of one run (running, finished, failed, terminated, crashed)."""
+        return await self._call("run_status", run_hash)
+
+    async def iter_runs(self) -> AsyncIterator[AsyncRun]:
+        """Every (not deleted) run, oldest first, opened read-only: ``async for run in ...``."""
+        for run_hash in await self.list_all_runs():
+            if await self.has_run(run_hash):
+                yield await AsyncRun(run_hash, repo=self.repo, read_only=True).open()
 
     async def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return await anyio.to_thread.run_sync(partial(getattr(self.repo, name), *args, **kwargs))
@@ -40,9 +64,13 @@ class AsyncRepo:
         """Hashes of every (not deleted) run, oldest first."""
         return await self._call("list_all_runs")
 
-    async def list_runs(self, **filters: Any) -> list[dict[str, Any]]:
-        """Run summaries (see ``Repo.list_runs``)."""
-        return await self._call("list_runs", **filters)
+    async def list_runs(
+        self, *, experiment: str | None = None, include_deleted: bool = False,
+        only_deleted: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Run summaries with a derived status (see ``Repo.list_runs``)."""
+        return await self._call("list_runs", experiment=experiment, include_deleted=include_deleted,
+                                only_deleted=only_deleted)
 
     async def get_run(self, run_hash: str) -> AsyncRun | None:
         """The run opened read-only, or None when there is none (or it is deleted)."""
