@@ -22,6 +22,8 @@ import anyio
 import anyio.lowlevel
 
 from aim.core import events as ev
+from aim.core.projection import RunSummary
+from aim.core.run_state import RunState
 from aim.errors import RunClosedError
 from aim.sdk import exit_hooks
 from aim.sdk.flush_thread import BatchWriter
@@ -39,7 +41,9 @@ class AsyncRun(RunBase):
     ``async with AsyncRun(repo=..., experiment=...) as run:`` opens it (off the loop) and
     closes it on the way out, even when the block is cancelled (the close is shielded) or
     raises (status ``failed``; ``terminated`` for a cancellation). Without ``async with``, call
-    ``await run.open()`` and ``await run.close()``.
+    ``await run.open()`` and ``await run.close()`` in the same task: ``open()`` enters the run's
+    task group, and structured concurrency (asyncio and trio alike) lets only the task that
+    entered a task group leave it.
     """
 
     def __init__(
@@ -58,6 +62,11 @@ class AsyncRun(RunBase):
         self._configure(run_hash, repo, read_only, experiment, force_resume, flush_interval,
                         max_buffered_events, segment_max_bytes, segment_max_age)
         self._opened = False
+        # Until open(): a frozen placeholder, so that any write says what to do.
+        self.hash = run_hash  # type: ignore[assignment]
+        self._state = RunState(RunSummary(hash=run_hash or ""))
+        self._state.freeze("the run is not open yet: use `async with AsyncRun(...)` or `await run.open()`")
+        self._track_metric = self._state.track_metric
         self._task_group: Any = None
         self._out: BatchWriter | None = None
         self._wake = anyio.Event()

@@ -204,7 +204,7 @@ class PruneReport:
     """What a prune freed."""
 
     runs: list[str] = field(default_factory=list)
-    bytes: int = 0
+    bytes: int = 0  # bytes of the removed runs' event logs
     names: list[str] = field(default_factory=list)
     contexts: list[dict[str, Any]] = field(default_factory=list)
     sequences: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -247,7 +247,10 @@ def prune(repo: Repo) -> PruneReport:
             with locked(repo, h):
                 if not _tombstoned(repo, h):
                     continue  # restored or resumed meanwhile: the index heals this row
-                report.bytes += remove_run_dir(repo.layout, h)
+                # The event log's bytes: what the user's data took. (The whole directory also
+                # holds the LOCK file, which this prune may just have created.)
+                report.bytes += indexer.log_size(repo.layout, h)
+                remove_run_dir(repo.layout, h)
             index.remove_run(h)
             report.runs.append(h)
         except RunLockedError as exc:

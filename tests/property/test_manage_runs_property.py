@@ -309,6 +309,12 @@ class Scenario:
             hashes = [self.pick(i, p) for p in picks]
             failed = []
             for h in hashes:
+                if h in model.runs and h in model_dest.runs and kind == "move" \
+                        and model_dest.runs[h] == model.runs[h]:
+                    # The destination already holds the same segments (an interrupted move,
+                    # or a copy made before): the move finishes by removing the source.
+                    del model.runs[h]
+                    continue
                 if h not in model.runs or h in model_dest.runs:
                     failed.append(h)
                     continue
@@ -351,7 +357,8 @@ class Scenario:
     def prune(self, i: int) -> None:
         repo, model = self.repos[i], self.models[i]
         doomed = model.deleted()
-        freed = sum(dir_bytes(repo.layout.run_dir(h)) for h in doomed)
+        # prune reports the bytes of the removed event logs (not the LOCK file it may create)
+        freed = sum(p.stat().st_size for h in doomed for p in repo.layout.segment_paths(h))
         seqs_before, keys_before = model.registry()
         for h in doomed:
             del model.runs[h]

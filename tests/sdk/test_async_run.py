@@ -95,3 +95,18 @@ async def test_async_repo_management(repo_path, tmp_path):
     assert await repo.move_runs([hashes[1]], dest) == (True, [])
     assert await dest.list_all_runs() == [hashes[1]]
     assert await repo.verify() == [] and await dest.verify() == []
+
+
+async def test_writes_before_open_say_what_to_do(repo_path):
+    from aim import RunClosedError
+
+    run = AsyncRun(repo=repo_path)
+    with pytest.raises(RunClosedError, match="not open yet"):
+        await run.track(1.0, name="m")
+    with pytest.raises(RunClosedError, match="not open yet"):
+        run["x"] = 1
+    assert not (repo_path / ".aim").exists()  # the constructor did no IO
+    await run.open()
+    await run.track(1.0, name="m")
+    await run.close()
+    assert Run(run.hash, repo=repo_path, read_only=True).get_metric("m").values == [1.0]
