@@ -11,8 +11,9 @@ The ``shell`` fixture hands each test the same synchronous interface for every v
   loop thread through the portal.
 
 Everything written is read back with the sync ``Run(h, repo=..., read_only=True)``, so both
-shells are checked against the same reader. The sync-only tests (thread safety of ``Run``, the
-flush thread) stay in test_run_behaviour.py.
+shells are checked against the same reader. This is the one behaviour suite of both shells
+(concurrent producers are threads for ``Run`` and tasks for ``AsyncRun``); Repo's own tests
+are in test_repo.py.
 """
 
 from __future__ import annotations
