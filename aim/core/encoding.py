@@ -9,7 +9,6 @@ floats in a ``floats`` field, so a param that really is the string ``"NaN"`` sta
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -156,13 +155,6 @@ def decode_event(line: bytes | str) -> dict[str, Any]:
     elif etype == ev.PARAM_SET and event.get("floats"):
         event["value"] = restore_floats(event.get("value"), event["floats"])
     return event
-
-
-def decode_lines(data: bytes) -> Iterator[dict[str, Any]]:
-    """Parse a block of JSON lines (a decompressed frame) into events."""
-    for line in data.splitlines():
-        if line:
-            yield decode_event(line)
 
 
 def context_key(context: Any) -> bytes:
