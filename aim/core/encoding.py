@@ -17,6 +17,8 @@ from aim.core import events as ev
 from aim.errors import MetricValueError, ParamTypeError
 
 _DUMP_OPTS = orjson.OPT_APPEND_NEWLINE
+_JOIN = b'},{"seq":'  # between two events in orjson's dump of a list of them
+_SPLIT = b'}\n{"seq":'
 _NONFINITE_TO_STR = {math.inf: "Infinity", -math.inf: "-Infinity"}
 _STR_TO_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -25,6 +27,23 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 def nonfinite_to_str(value: float) -> str:
     """Return the stored string for a non-finite float."""
     return "NaN" if value != value else _NONFINITE_TO_STR[value]
+
+
+def check_name(name: Any) -> str:
+    """A metric name must be a non-empty str: return it, or raise ``MetricValueError``."""
+    if not isinstance(name, str) or not name:
+        raise MetricValueError(f"metric name must be a non-empty str, got {name!r}")
+    return name
+
+
+def check_index(value: Any, what: str) -> int:
+    """A step or epoch: an int (or anything with ``__index__``, not bool) at or above 0."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise MetricValueError(f"{what} must be an int, got {type(value).__name__}")
+    value = value.__index__()
+    if value < 0:
+        raise ValueError(f"{what} must be >= 0, got {value}")
+    return value
 
 
 def metric_value(value: Any, name: str) -> float | int | str:
@@ -118,23 +137,22 @@ def restore_floats(value: Any, float_paths: list[list[str]]) -> Any:
     return value
 
 
-_CHUNK = 1000
-
-
 def encode_events(batch: list[dict[str, Any]]) -> bytes:
     """Serialize events to JSON lines (each ends with a newline).
 
-    Joined in chunks of 1,000: each small ``orjson.dumps`` result keeps about 4 KiB allocated
-    while alive, so holding a whole 100k-event batch of them at once cost ~400 MiB (measured),
-    and the chunked join is also about 3x faster.
+    One ``orjson.dumps`` of the whole list, then the array is cut into lines: about twice as
+    fast as a dumps per event (measured). Every event's first key is ``seq``, so the elements
+    are joined by ``},{"seq":``; that byte string cannot occur inside a JSON string (its quote
+    would be escaped), only inside a nested value (a context or param holding a dict with a
+    ``seq`` key after another dict). When the count shows one, this batch takes the slow way.
     """
+    if not batch:
+        return b""
+    data = orjson.dumps(batch)
+    if data.count(_JOIN) == len(batch) - 1:
+        return data[1:-1].replace(_JOIN, _SPLIT) + b"\n"
     dumps, opt = orjson.dumps, _DUMP_OPTS
-    if len(batch) <= _CHUNK:
-        return b"".join([dumps(e, option=opt) for e in batch])
-    return b"".join(
-        [b"".join([dumps(e, option=opt) for e in batch[i : i + _CHUNK]])
-         for i in range(0, len(batch), _CHUNK)]
-    )
+    return b"".join([dumps(e, option=opt) for e in batch])
 
 
 def encode_event(event: dict[str, Any]) -> bytes:

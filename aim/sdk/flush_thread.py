@@ -25,6 +25,8 @@ class BatchWriter:
     """Encode a batch, write it as one frame, and keep it for a retry when the write fails.
 
     Used from one thread at a time: the flush thread of a Run, or a worker thread of AsyncRun.
+    Most batches arrive encoded (``RunState.encode_batch`` on the tracking thread); the ones
+    taken on the age trigger are encoded here.
     """
 
     def __init__(self, writer: SegmentWriter) -> None:
@@ -34,13 +36,16 @@ class BatchWriter:
         self.unwritten_seq = -1
         self._warned = False
 
-    def write(self, batch: list[dict[str, Any]]) -> int:
-        """Write ``batch`` (after anything left from a failed write); return the last seq
-        written, or -1 when nothing was written."""
-        data = self.unwritten + encode_events(batch) if batch else self.unwritten
+    def write(self, item: tuple[bytes | list[dict[str, Any]], int] | None) -> int:
+        """Write ``item`` (from ``RunState.take_for_writer``; encoded here when it is a list)
+        after anything left from a failed write; return the last seq written, or -1 when
+        nothing was written."""
+        data, upto = self.unwritten, self.unwritten_seq
+        if item is not None:
+            lines = item[0] if isinstance(item[0], bytes) else encode_events(item[0])
+            data, upto = data + lines, item[1]
         if not data:
             return -1
-        upto = batch[-1]["seq"] if batch else self.unwritten_seq
         try:
             self.writer.write(data)
         except OSError as exc:
@@ -80,7 +85,7 @@ class FlushThread(threading.Thread):
         self.on_written = on_written
         # Events already pending (run.started/resumed) are not written yet: a flush() right
         # after Run() must wait for them too.
-        self.written_seq = state.next_seq - 1 - len(state.pending)
+        self.written_seq = state.next_seq - 1 - state.buffered
         self.attempts = 0  # write attempts started (numbered under the lock)
         self.last_failed_attempt = 0
         self._stop_requested = False
@@ -130,26 +135,26 @@ class FlushThread(threading.Thread):
                     cond.notify_all()  # barrier waiters
                 while True:
                     now = time.monotonic()
-                    n = len(state.pending)
+                    n = state.buffered
                     if self._stop_requested and not n and not self.out.unwritten:
                         cond.notify_all()
                         return
-                    if (self._stop_requested or self._flush_requested or policy.due(n, last, now)
-                            or (n and self._flush_upto > self.written_seq)
-                            or n >= policy.batch_events):
+                    if (state.ready or self._stop_requested or self._flush_requested
+                            or policy.due(len(state.pending), last, now)
+                            or (n and self._flush_upto > self.written_seq)):
                         break
                     cond.wait(policy.wait_time(last, now) if n else policy.interval)
                 # One frame holds at most a batch: under a producer that never pauses, frames
                 # keep coming every batch instead of once per full buffer, which is what keeps
                 # the SIGKILL loss near the flush interval.
-                batch = state.take_batch(policy.batch_events)
+                item = state.take_for_writer()
                 self.attempts += 1
                 attempt = self.attempts
                 self._flush_requested = False
                 index_dirty, new_seqs = state.take_index_changes()
                 cond.notify_all()  # trackers waiting for room in the buffer
             last = time.monotonic()
-            upto = self.out.write(batch)
+            upto = self.out.write(item)
             if upto < 0 and self.out.unwritten:
                 with cond:
                     self.last_failed_attempt = attempt

@@ -1,4 +1,4 @@
-"""Run: the sync shell over ``RunBase``, flushed by a background thread."""
+"""Run: the sync shell over ``RunBase``: its callers block (on a full buffer, a flush, close)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aim.core import events as ev
-from aim.errors import RunClosedError
 from aim.sdk import exit_hooks
-from aim.sdk.flush_thread import FlushThread
 from aim.sdk.metrics import MetricSequence
 from aim.sdk.repo import Repo
 from aim.sdk.run_base import RunBase
@@ -45,24 +43,16 @@ class Run(RunBase):
     ) -> None:
         self._configure(run_hash, repo, read_only, experiment, force_resume, flush_interval,
                         max_buffered_events, segment_max_bytes, segment_max_age)
-        self._flusher: FlushThread | None = None
         self._open()
-        if read_only:
-            return
-        self._flusher = FlushThread(
-            self._state, self._cond, self._writer, self._policy, self._on_flushed,  # type: ignore[arg-type]
-            name=f"aim-flush-{self.hash[:8]}",
-        )
-        self._flusher.start()
-        exit_hooks.register(self)
+        if not read_only:
+            self._start_flusher()
 
     def _buffer_full(self) -> None:
-        # Called with the lock held. Wake the flusher at the batch size; past the bound, wait.
+        # Called with the lock held, a batch pending: encode it here (see encode_batch), wake
+        # the flusher, and past the bound wait for room.
+        self._state.encode_batch()
         self._cond.notify_all()
-        flusher = self._flusher
-        while len(self._state.pending) >= self._policy.max_pending and flusher is not None \
-                and flusher.is_alive():
-            self._cond.wait(0.5)
+        self._wait_for_room_locked()
 
     def get_metric(self, name: str, context: Mapping[str, Any] | None = None) -> MetricSequence:
         """Steps, values, epochs and timestamps of one sequence (last value per step wins)."""
@@ -73,42 +63,15 @@ class Run(RunBase):
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until every event tracked before this call is in a frame on disk."""
-        if self._flusher is None or self._closed:
-            return
-        with self._lock:
-            target = self._state.next_seq - 1
-            ok = self._flusher.barrier(target, timeout)
-        if not ok:
-            err = self._flusher.error
-            raise RunClosedError(f"run {self.hash}: events not written ({err or 'timeout'})")
+        self._flush_blocking(timeout)
 
     def close(self) -> None:
         """Finish the run: write everything, seal the segment, update the index, unlock."""
-        self._close(ev.STATUS_FINISHED)
-
-    def _close(self, status: str) -> None:
-        if not self._finish(status):
-            return
-        exit_hooks.unregister(self)
-        error: BaseException | None = None
-        flusher = self._flusher
-        if flusher is not None:
-            with self._lock:
-                flusher.request_stop()
-            flusher.join()
-            error = flusher.error
-        self._seal(error)
-
-    def _close_at_exit(self, status: str) -> None:
-        self._close(status)
-
-    def _detach_after_fork(self) -> None:
-        super()._detach_after_fork()
-        self._flusher = None
+        self._close_blocking(ev.STATUS_FINISHED)
 
     def __enter__(self) -> Run:
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if not self.read_only:
-            self._close(exit_hooks.status_for_exception(exc))
+            self._close_blocking(exit_hooks.status_for_exception(exc))

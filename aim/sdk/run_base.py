@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from aim.core import events as ev
-from aim.core.encoding import context_key, json_like, metric_value, nonfinite_to_str
+from aim.core.encoding import context_key, json_like
 from aim.core.flush_policy import FlushPolicy
 from aim.core.params import as_path, get_path, leaf_keys
 from aim.core.projection import RunSummary, SeqKey
 from aim.core.run_state import RunState
-from aim.errors import MetricValueError, RunClosedError, RunNotFoundError
-from aim.sdk import indexer
+from aim.errors import RunClosedError, RunNotFoundError
+from aim.sdk import exit_hooks, indexer
+from aim.sdk.flush_thread import FlushThread
 from aim.sdk.metrics import MetricSequence, read_metric
 from aim.sdk.repo import Repo, resolve_repo
 from aim.storage.hashes import new_run_hash, validate_run_hash
@@ -34,24 +35,6 @@ def _now() -> float:
     # digits, which keeps metric events near 12 bytes each on disk. Integer division then one
     # true division gives the shortest repr (1764134400.123) and costs less than round().
     return _time_ns() // 1_000_000 / 1000
-
-
-_EMPTY_CONTEXT = b"{}"
-
-
-def _check_name(name: Any) -> str:
-    if not isinstance(name, str) or not name:
-        raise MetricValueError(f"metric name must be a non-empty str, got {name!r}")
-    return name
-
-
-def _check_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise MetricValueError(f"{what} must be an int, got {type(value).__name__}")
-    value = value.__index__()
-    if value < 0:
-        raise ValueError(f"{what} must be >= 0, got {value}")
-    return value
 
 
 class RunBase:
@@ -86,10 +69,10 @@ class RunBase:
         self._closed = False
         self._detached = False
         self._writer: SegmentWriter | None = None
+        self._flusher: FlushThread | None = None
         self._run_lock: RunLock | None = None
         self._log_size = 0
         self._last_full_index = 0.0
-        self._keys: dict[Any, SeqKey] = {}
         self._segment_max_bytes = segment_max_bytes
         self._segment_max_age = segment_max_age
         self._policy = FlushPolicy(
@@ -97,7 +80,6 @@ class RunBase:
             batch_events=min(20_000, max_buffered_events),
             max_pending=max_buffered_events,
         )
-        self._wake_at = self._policy.batch_events
 
     def _open(self) -> None:
         """Open the run (blocking IO): resolve the repo, take the lock, replay or create."""
@@ -109,9 +91,9 @@ class RunBase:
                 raise ValueError("read_only=True needs a run_hash")
             self.hash = run_hash
             self._require_run_dir()
-            self._state = RunState(indexer.replay_run(layout, run_hash)[0])
+            self._state = RunState(indexer.replay_run(layout, run_hash)[0], self._policy)
             self._state.freeze(f"run {run_hash} is open read-only; open it with Run(run_hash=...) to write")
-            self._track_metric = self._state.track_metric
+            self._state_track = self._state.track
             self._closed = True
             return
         now = _now()
@@ -120,7 +102,7 @@ class RunBase:
             run_dir = layout.run_dir(self.hash)
             run_dir.mkdir(parents=True)
             self._take_lock()
-            self._state = RunState(RunSummary(hash=self.hash))
+            self._state = RunState(RunSummary(hash=self.hash), self._policy)
             self._state.record(
                 ev.RUN_STARTED,
                 now,
@@ -148,7 +130,7 @@ class RunBase:
                 self._run_lock.release()  # type: ignore[union-attr]
                 raise
             self._log_size = indexer.log_size(layout, run_hash)
-            self._state = RunState(summary)
+            self._state = RunState(summary, self._policy)
             self._state.record(
                 ev.RUN_RESUMED,
                 now,
@@ -157,7 +139,7 @@ class RunBase:
             )
             if experiment and experiment != summary.experiment:
                 self._state.record(ev.META_SET, now, {"field": "experiment", "value": experiment})
-        self._track_metric = self._state.track_metric
+        self._state_track = self._state.track
         self._writer = SegmentWriter(
             layout.events_dir(self.hash), max_bytes=self._segment_max_bytes, max_age=self._segment_max_age
         )
@@ -186,65 +168,20 @@ class RunBase:
         explicit step at or above that counter moves it on. Validation happens here, so a bad
         value raises now and nothing is recorded.
         """
-        # The hot path: every line here costs on each of millions of calls. Common cases
-        # (float value, str name, int or no step, dict context seen before) take the first
-        # branch of each test; everything else goes to a helper.
-        if type(value) is float:
-            if value - value:
-                value = nonfinite_to_str(value)
-        elif isinstance(value, dict):
-            self._track_many(value, name, step, epoch, context)
-            return
-        else:
-            value = metric_value(value, name)  # type: ignore[arg-type]
-        if step is not None and (type(step) is not int or step < 0):
-            step = _check_int(step, "step")
-        if epoch is not None and type(epoch) is not int:
-            epoch = _check_int(epoch, "epoch")
-        try:
-            key = self._keys.get((name, None if context is None else tuple(context.items())))
-        except (TypeError, AttributeError):  # unhashable values, or not a mapping
-            key = None
-        if key is None:
-            key = self._sequence_key(name, context)
+        # The shell's share of the hot path: the clock and the lock. Validation and the
+        # event itself are RunState.track's (one call: each call level costs ~0.1 us).
         ts = _time_ns() // 1_000_000 / 1000
-        with self._lock:
-            if self._track_metric(value, name, step, epoch, key, ts) >= self._wake_at:
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._state_track(value, name, step, epoch, context, ts):
                 self._buffer_full()
-
-    def _sequence_key(self, name: Any, context: Any) -> SeqKey:
-        """Validate a (name, context) pair and remember its canonical key (slow path)."""
-        _check_name(name)
-        key = (name, _EMPTY_CONTEXT if context is None else context_key(context))
-        # Only contexts made of str keys and str values are remembered: the cache compares
-        # items with ==, and 1 == 1.0 == True would merge sequences whose JSON differs.
-        if context is None or all(type(k) is str and type(v) is str for k, v in context.items()):
-            if len(self._keys) >= 4096:  # contexts built from ever-changing values
-                self._keys.clear()
-            self._keys[(name, None if context is None else tuple(context.items()))] = key
-        return key
-
-    def _track_many(
-        self, values: dict[str, Any], name: Any, step: Any, epoch: Any, context: Any
-    ) -> None:
-        if name is not None:
-            raise MetricValueError("track(dict, ...) takes its names from the dict; drop name=")
-        # Validate everything first: one bad entry records none of them.
-        checked = [(_check_name(k), metric_value(v, k)) for k, v in values.items()]
-        if step is not None:
-            step = _check_int(step, "step")
-        if epoch is not None:
-            epoch = _check_int(epoch, "epoch")
-        ckey = _EMPTY_CONTEXT if context is None else context_key(context)
-        ts = _now()
-        with self._lock:
-            for k, v in checked:
-                n = self._track_metric(v, k, step, epoch, (k, ckey), ts)
-            if checked and n >= self._wake_at:
-                self._buffer_full()
+        finally:
+            lock.release()
 
     def _buffer_full(self) -> None:
-        """Called with the lock held once a batch is pending: wake the flusher (shell-specific)."""
+        """Called with the lock held when a batch is pending: wake the flusher; when the buffer
+        is ``full``, make the caller wait for room (shell-specific)."""
         raise NotImplementedError
 
     # --- params, tags, metadata ----------------------------------------------------------------
@@ -278,7 +215,7 @@ class RunBase:
 
     def _record(self, etype: str, payload: dict[str, Any]) -> None:
         with self._lock:
-            if self._state.record(etype, _now(), payload) >= self._wake_at:
+            if self._state.record(etype, _now(), payload):
                 self._buffer_full()
 
     def _set_meta(self, field: str, value: Any) -> None:
@@ -386,6 +323,51 @@ class RunBase:
         """Read one sequence from disk (blocking IO)."""
         return read_metric(self.repo.layout.segment_paths(self.hash), name, dict(context or {}))
 
+    # --- the flush thread: both shells write through it ------------------------------------
+    # The shells differ only in how a caller waits for it: Run blocks; AsyncRun hands the same
+    # blocking wait to a worker thread, so the loop never blocks.
+    def _start_flusher(self) -> None:
+        self._flusher = FlushThread(
+            self._state, self._cond, self._writer, self._policy, self._on_flushed,  # type: ignore[arg-type]
+            name=f"aim-flush-{self.hash[:8]}",
+        )
+        self._flusher.start()
+        exit_hooks.register(self)
+
+    def _wait_for_room_locked(self) -> None:
+        """With the lock held: wait while the buffer is full and the flusher can still drain it."""
+        flusher = self._flusher
+        while self._state.full and flusher is not None and flusher.is_alive():
+            self._cond.wait(0.5)
+
+    def _flush_blocking(self, timeout: float | None = None) -> None:
+        """Block until every event tracked before this call is in a frame on disk."""
+        flusher = self._flusher
+        if flusher is None or self._closed:
+            return
+        with self._lock:
+            target = self._state.next_seq - 1
+            ok = flusher.barrier(target, timeout)
+        if not ok:
+            raise RunClosedError(f"run {self.hash}: events not written ({flusher.error or 'timeout'})")
+
+    def _close_blocking(self, status: str) -> None:
+        """Record the end, let the flusher write everything and stop, then seal and unlock."""
+        if not self._finish(status):
+            return
+        exit_hooks.unregister(self)
+        error: BaseException | None = None
+        flusher = self._flusher
+        if flusher is not None:
+            with self._lock:
+                flusher.request_stop()
+            flusher.join()
+            error = flusher.error
+        self._seal(error)
+
+    def _close_at_exit(self, status: str) -> None:
+        self._close_blocking(status)
+
     # --- lifecycle pieces --------------------------------------------------------------------
     def _finish(self, status: str) -> bool:
         """Record the end (under the lock); False when already closed or detached."""
@@ -424,6 +406,7 @@ class RunBase:
             self._run_lock.forget()
         if self._writer is not None:
             self._writer.abandon()
+        self._flusher = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.hash} experiment={self.experiment!r} status={self.status}>"

@@ -3,6 +3,8 @@ import math
 import numpy as np
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aim.core import events as ev
 from aim.core.encoding import (
@@ -97,3 +99,28 @@ def test_encode_events_writes_one_line_per_event():
 def test_unknown_fields_and_types_survive_decoding():
     e = decode_event(b'{"seq":3,"ts":1,"type":"future.thing","extra":{"a":1}}')
     assert e["extra"] == {"a": 1}
+
+
+# --- encode_events: one dumps per batch, cut into lines ------------------------------------------
+_json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1),
+                       st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12),
+                       st.sampled_from(['},{"seq":', '}\n{"seq":', '"', "\\", "\n"]))
+_json = st.recursive(_json_leaf, lambda kids: st.one_of(
+    st.lists(kids, max_size=3),
+    st.dictionaries(st.sampled_from(["seq", "a", '},{"seq":', "ts"]), kids, max_size=3)), max_leaves=8)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["metric", "param.set", "x"]), _json), max_size=12))
+def test_encode_events_equals_one_dumps_per_event(items):
+    # The batch encoder must produce exactly the bytes of one dumps per event, whatever the
+    # events hold, nested '},{"seq":' included (that case takes the slow way).
+    batch = [{"seq": i, "ts": 1.5, "type": t, "value": v} for i, (t, v) in enumerate(items)]
+    expected = b"".join(orjson.dumps(e, option=orjson.OPT_APPEND_NEWLINE) for e in batch)
+    assert encode_events(batch) == expected
+
+
+def test_encode_events_falls_back_when_a_nested_value_looks_like_a_join():
+    nasty = {"seq": 0, "ts": 1.0, "type": "param.set", "value": [{}, {"seq": 1}]}
+    batch = [nasty, {"seq": 1, "ts": 1.0, "type": "x"}]
+    lines = encode_events(batch).splitlines()
+    assert [orjson.loads(line) for line in lines] == batch
