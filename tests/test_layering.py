@@ -1,4 +1,5 @@
-"""Imports point down the layers: cli → sdk → core / storage; errors imports nothing of aim.
+"""Imports point down the layers: cli → sdk → core / storage / integrations; errors imports
+nothing of aim; integrations import only core.
 
 core is sans-IO: no files, threads, clocks or processes. storage imports nothing above it.
 """
@@ -15,7 +16,8 @@ ALLOWED = {
     "errors": set(),
     "core": {"core", "errors"},
     "storage": {"storage", "errors"},
-    "sdk": {"sdk", "core", "storage", "errors"},
+    "integrations": {"integrations", "core", "errors"},
+    "sdk": {"sdk", "core", "storage", "integrations", "errors"},
     "cli": {"cli", "sdk", "core", "storage", "errors", "__init__"},
 }
 CORE_FORBIDDEN = {"os", "io", "threading", "time", "socket", "sqlite3", "fcntl", "subprocess",
