@@ -34,7 +34,7 @@ from aim.core.run_state import RunState
 from aim.sdk import exit_hooks
 from aim.sdk.metrics import MetricSequence
 from aim.sdk.repo import Repo
-from aim.sdk.run_base import RunBase
+from aim.sdk.run_base import DEFAULT_SYSTEM_TRACKING_INTERVAL, RunBase
 from aim.storage.segment_writer import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES
 
 _CLOCK_EVERY = 256  # calls between two looks at the clock (a look costs ~60 ns)
@@ -57,6 +57,9 @@ class AsyncRun(RunBase):
         read_only: bool = False,
         experiment: str | None = None,
         force_resume: bool = False,
+        system_tracking_interval: float | None = DEFAULT_SYSTEM_TRACKING_INTERVAL,
+        log_system_params: bool = False,
+        capture_terminal_logs: bool = True,
         *,
         flush_interval: float = 1.0,
         max_buffered_events: int = 50_000,
@@ -64,7 +67,8 @@ class AsyncRun(RunBase):
         segment_max_age: float = DEFAULT_MAX_AGE,
     ) -> None:
         self._configure(run_hash, repo, read_only, experiment, force_resume, flush_interval,
-                        max_buffered_events, segment_max_bytes, segment_max_age)
+                        max_buffered_events, segment_max_bytes, segment_max_age,
+                        system_tracking_interval, log_system_params, capture_terminal_logs)
         self._opened = False
         # Until open(): a frozen placeholder, so that any write says what to do.
         self.hash = run_hash  # type: ignore[assignment]
@@ -84,6 +88,7 @@ class AsyncRun(RunBase):
         self._opened = True
         if not self.read_only:
             self._start_flusher()
+            await anyio.to_thread.run_sync(self._start_capture)
         return self
 
     async def __aenter__(self) -> AsyncRun:
@@ -117,7 +122,9 @@ class AsyncRun(RunBase):
             now = time.monotonic()
             if now >= self._yield_at:
                 self._yield_at = now + _YIELD_INTERVAL
-                await anyio.lowlevel.checkpoint()
+                # Shielded: the value is recorded by now, and a cancellation raised here would
+                # tell the caller it was not. The caller's next await delivers it.
+                await anyio.lowlevel.cancel_shielded_checkpoint()
 
     def _buffer_full(self) -> None:
         # Called with the lock held, on the loop's thread, a batch pending: encode it here (see
@@ -129,7 +136,8 @@ class AsyncRun(RunBase):
             self._room_needed = True
 
     async def _wait_for_room(self) -> None:
-        # Abandoned on cancel: the worker thread's wait ends by itself once there is room.
+        # Cancellable (a stuck disk must not make the loop uncancellable), though the value is
+        # already recorded; abandoned on cancel: the thread's wait ends once there is room.
         await anyio.to_thread.run_sync(self._wait_for_room_blocking, abandon_on_cancel=True)
         self._room_needed = False
 

@@ -10,7 +10,7 @@ from aim.core import events as ev
 from aim.sdk import exit_hooks
 from aim.sdk.metrics import MetricSequence
 from aim.sdk.repo import Repo
-from aim.sdk.run_base import RunBase
+from aim.sdk.run_base import DEFAULT_SYSTEM_TRACKING_INTERVAL, RunBase
 from aim.storage.segment_writer import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES
 
 
@@ -22,6 +22,12 @@ class Run(RunBase):
     A writer run is closed by ``close()``, by leaving ``with Run() as run:``, or at interpreter
     exit (status ``finished``, ``failed`` after an uncaught exception, ``terminated`` after
     SIGINT/SIGTERM).
+
+    Captured by default, as in Aim: system usage every ``system_tracking_interval`` seconds
+    (CPU, memory, disk, network and disk IO; GPUs through NVML when present) as ``__system__*``
+    metrics, ``None`` to disable; the process's terminal output (``capture_terminal_logs``) as
+    ``log.line`` events; with ``log_system_params=True``, the command line, environment
+    (secrets redacted), packages and git state under the param ``__system_params``.
 
     Keyword-only tuning: ``flush_interval`` (seconds between background flushes, default 1),
     ``max_buffered_events`` (``track`` waits when this many events are not yet written),
@@ -35,6 +41,9 @@ class Run(RunBase):
         read_only: bool = False,
         experiment: str | None = None,
         force_resume: bool = False,
+        system_tracking_interval: float | None = DEFAULT_SYSTEM_TRACKING_INTERVAL,
+        log_system_params: bool = False,
+        capture_terminal_logs: bool = True,
         *,
         flush_interval: float = 1.0,
         max_buffered_events: int = 50_000,
@@ -42,10 +51,12 @@ class Run(RunBase):
         segment_max_age: float = DEFAULT_MAX_AGE,
     ) -> None:
         self._configure(run_hash, repo, read_only, experiment, force_resume, flush_interval,
-                        max_buffered_events, segment_max_bytes, segment_max_age)
+                        max_buffered_events, segment_max_bytes, segment_max_age,
+                        system_tracking_interval, log_system_params, capture_terminal_logs)
         self._open()
         if not read_only:
             self._start_flusher()
+            self._start_capture()
 
     def _buffer_full(self) -> None:
         # Called with the lock held, a batch pending: encode it here (see encode_batch), wake

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from aim.core.params import as_path, get_path, leaf_keys
 from aim.core.projection import RunSummary, SeqKey
 from aim.core.run_state import RunState
 from aim.errors import RunClosedError, RunNotFoundError
-from aim.sdk import exit_hooks, indexer
+from aim.sdk import capture, exit_hooks, indexer
 from aim.sdk.flush_thread import FlushThread
 from aim.sdk.metrics import MetricSequence, read_metric
 from aim.sdk.repo import Repo, resolve_repo
@@ -28,6 +29,7 @@ from aim.storage.repair import repair_scans
 from aim.storage.segment_writer import SegmentWriter
 
 _time_ns = time.time_ns
+DEFAULT_SYSTEM_TRACKING_INTERVAL = 10.0  # seconds, as in Aim
 
 
 def _now() -> float:
@@ -51,10 +53,26 @@ class RunBase:
         max_buffered_events: int,
         segment_max_bytes: int,
         segment_max_age: float,
+        system_tracking_interval: float | None = None,
+        log_system_params: bool = False,
+        capture_terminal_logs: bool = False,
     ) -> None:
         """Check the arguments and set up in-memory state; no IO (safe on an event loop)."""
         if run_hash is not None:
             validate_run_hash(run_hash)
+        if system_tracking_interval is not None and (
+            isinstance(system_tracking_interval, bool)
+            or not isinstance(system_tracking_interval, (int, float))
+            or not system_tracking_interval > 0
+        ):
+            raise ValueError(
+                f"system_tracking_interval must be a number of seconds > 0, or None to disable it; "
+                f"got {system_tracking_interval!r}"
+            )
+        self._system_interval = None if system_tracking_interval is None else float(system_tracking_interval)
+        self._log_system_params = bool(log_system_params)
+        self._capture_terminal = bool(capture_terminal_logs)
+        self._capturing = False
         if experiment is not None and not isinstance(experiment, str):
             raise TypeError(f"experiment must be a str, got {type(experiment).__name__}")
         self._repo_arg = repo
@@ -323,6 +341,76 @@ class RunBase:
         """Read one sequence from disk (blocking IO)."""
         return read_metric(self.repo.layout.segment_paths(self.hash), name, dict(context or {}))
 
+    # --- capture: system metrics, terminal output, system params -----------------------------
+    def _start_capture(self) -> None:
+        """Start what this run captures by default (blocking: AsyncRun calls it off the loop)."""
+        if self._log_system_params:
+            from aim.integrations.system_params import SYSTEM_PARAMS_KEY, collect_system_params
+
+            self[SYSTEM_PARAMS_KEY] = collect_system_params()
+        if self._system_interval is not None or self._capture_terminal:
+            capture.add_run(self, self._system_interval, self._capture_terminal,
+                            str(self.repo.layout.root))
+            self._capturing = True
+
+    def _stop_capture(self) -> None:
+        if self._capturing:
+            self._capturing = False
+            capture.remove_run(self)
+
+    def _record_samples(self, samples: list[tuple[str, dict[str, Any], float]]) -> None:
+        """System metrics from the sampler thread: tracked as metrics, never waiting for room."""
+        ts = _now()
+        with self._lock:
+            state = self._state
+            if not state.open:
+                return
+            signalled = False
+            for name, context, value in samples:
+                signalled = state.track(value, name, None, None, context, ts) or signalled
+            if signalled:
+                self._wake_writer()
+
+    def _record_log_line(self, stream: str, line: str, partial: bool) -> None:
+        """A captured terminal line (see core/terminal_lines.py); never waits for room."""
+        payload: dict[str, Any] = {"stream": stream, "line": line}
+        if partial:
+            payload["partial"] = True
+        with self._lock:
+            if self._state.open and self._state.record(ev.LOG_LINE, _now(), payload):
+                self._wake_writer()
+
+    # --- log records ---------------------------------------------------------------------------
+    def log_debug(self, msg: str, **extra: Any) -> None:
+        """Record a ``log.record`` event at level DEBUG (``extra``: JSON-like fields)."""
+        self._log_record("DEBUG", msg, extra)
+
+    def log_info(self, msg: str, **extra: Any) -> None:
+        """Record a ``log.record`` event at level INFO (``extra``: JSON-like fields)."""
+        self._log_record("INFO", msg, extra)
+
+    def log_warning(self, msg: str, **extra: Any) -> None:
+        """Record a ``log.record`` event at level WARNING (``extra``: JSON-like fields)."""
+        self._log_record("WARNING", msg, extra)
+
+    def log_error(self, msg: str, **extra: Any) -> None:
+        """Record a ``log.record`` event at level ERROR (``extra``: JSON-like fields)."""
+        self._log_record("ERROR", msg, extra)
+
+    def _log_record(self, level: str, msg: str, extra: dict[str, Any]) -> None:
+        stored, _floats = json_like(extra, ("extra",))
+        caller = sys._getframe(2)  # the caller of log_info (and friends)
+        payload: dict[str, Any] = {"level": level, "message": str(msg),
+                                   "file": caller.f_code.co_filename, "line": caller.f_lineno}
+        if stored:
+            payload["extra"] = stored
+        self._record(ev.LOG_RECORD, payload)
+
+    def _wake_writer(self) -> None:
+        """With the lock held, a batch pending: encode it here (see encode_batch), wake the flusher."""
+        self._state.encode_batch()
+        self._cond.notify_all()
+
     # --- the flush thread: both shells write through it ------------------------------------
     # The shells differ only in how a caller waits for it: Run blocks; AsyncRun hands the same
     # blocking wait to a worker thread, so the loop never blocks.
@@ -353,6 +441,9 @@ class RunBase:
 
     def _close_blocking(self, status: str) -> None:
         """Record the end, let the flusher write everything and stop, then seal and unlock."""
+        # Capture stops first: the output written up to here (a traceback, say) is recorded
+        # before run.finished.
+        self._stop_capture()
         if not self._finish(status):
             return
         exit_hooks.unregister(self)
@@ -407,6 +498,7 @@ class RunBase:
         if self._writer is not None:
             self._writer.abandon()
         self._flusher = None
+        self._capturing = False  # the child's capture starts afresh (see capture.py)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.hash} experiment={self.experiment!r} status={self.status}>"

@@ -46,7 +46,8 @@ ACC_EVERY = 5
 RING = 1 << 20
 HEADER = struct.Struct("<q")
 SLOT = struct.Struct("<d")
-KNOWN_TYPES = {"run.started", "run.resumed", "run.finished", "param.set", "metric"}
+# log.line: the children run with terminal capture on (the default), and print.
+KNOWN_TYPES = {"run.started", "run.resumed", "run.finished", "param.set", "metric", "log.line"}
 INJECT_KINDS = ("partial-frame", "zeros", "new-segment")
 
 
@@ -269,6 +270,8 @@ def check_metrics(events: list[dict[str, Any]], acc_skipped: int | None = None) 
         if e["type"] != "metric":
             continue
         name, step, value, ctx = e.get("name"), e.get("step"), e.get("value"), e.get("context")
+        if name.startswith("__system__"):  # system tracking is on by default in the children
+            continue
         if name == "loss":
             if ctx != TRAIN or step != len(loss_steps) or value != loss_value(step):
                 raise CrashCheckFailure(
