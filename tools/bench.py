@@ -35,6 +35,13 @@ Measurements and targets:
     process; ``ratio_to_floor`` uses the same floor as ``track_throughput``.
     Target: ratio_to_sync >= 0.7. ``--profile-async asyncio|trio`` adds one cProfile'd async
     run after the timed rounds and prints where its time went to stderr (not timed, not emitted).
+``capture_overhead``
+    ``track`` end to end (as ``track_throughput``) with what a run captures by default (system
+    tracking every 10 s, terminal capture on, which also records this benchmark's own log lines
+    on stderr) against both turned off (``system_tracking_interval=None,
+    capture_terminal_logs=False``), alternating 9 rounds, on the same values; reports
+    ``ratio`` = median events/s with capture / without. Target: ratio >= 0.95 (at most 5%
+    slower).
 ``bytes_per_event``
     Total segment bytes of a tracked run / N (the floor's file size / N alongside, as
     ``ratio_to_floor``). Target: <= 12 bytes/event.
@@ -97,12 +104,14 @@ from pathlib import Path
 from typing import Any
 
 ALL = (
-    "raw_floor", "track_throughput", "async_track_throughput", "bytes_per_event", "peak_rss",
+    "raw_floor", "track_throughput", "async_track_throughput", "capture_overhead",
+    "bytes_per_event", "peak_rss",
     "run_create_close",
     "runs_ls", "ls_imports", "delete_runs_cli", "prune_runs", "copy_runs", "delete_cost_vs_size",
 )
 BATCH = 20_000
 ROUNDS = 5  # floor, sync and async runs alternate this many times; medians are reported
+CAPTURE_ROUNDS = 9  # capture on/off pairs: the effect measured (~0) is well below the noise
 CONTEXT = {"subset": "train"}
 MIB = 1024 * 1024
 
@@ -182,12 +191,12 @@ def raw_floor(values: list[float], path: str) -> float:
     return time.perf_counter() - t0
 
 
-def track_run(values: list[float], repo: str) -> tuple[float, str]:
+def track_run(values: list[float], repo: str, **run_args: Any) -> tuple[float, str]:
     """Seconds for Run() + track every value + close(); and the run's hash."""
     from aim import Run
 
     t0 = time.perf_counter()
-    run = Run(repo=repo)
+    run = Run(repo=repo, **run_args)
     track = run.track
     for v in values:
         track(v, name="loss", context={"subset": "train"})
@@ -680,6 +689,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def bench_capture(args: argparse.Namespace, tmp: Path) -> None:
+    """``capture_overhead``: default capture on vs off, alternating, same values."""
+    n = args.events
+    values = loss_curve(n)
+    repo = str(tmp / "capture-repo")
+    on_s: list[float] = []
+    off_s: list[float] = []
+    for i in range(CAPTURE_ROUNDS):
+        order = [True, False] if i % 2 == 0 else [False, True]
+        for on in order:
+            gc.collect()
+            if on:
+                secs, _ = track_run(values, repo)
+                on_s.append(secs)
+            else:
+                secs, _ = track_run(values, repo, system_tracking_interval=None,
+                                    capture_terminal_logs=False)
+                off_s.append(secs)
+            log(f"round {i + 1}/{CAPTURE_ROUNDS} capture {'on' if on else 'off'}: {n / secs:,.0f} events/s")
+    on_eps, off_eps = n / statistics.median(on_s), n / statistics.median(off_s)
+    ratio = on_eps / off_eps
+    emit({"bench": "capture_overhead", "events": n, "with_capture_events_per_s": round(on_eps),
+          "without_events_per_s": round(off_eps), "ratio": round(ratio, 3),
+          "runs_with": [round(n / s) for s in on_s], "runs_without": [round(n / s) for s in off_s],
+          "target_ratio_min": 0.95, "ok": ratio >= 0.95})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.rss_child is not None:
@@ -696,6 +732,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if only & {"raw_floor", "track_throughput", "async_track_throughput", "bytes_per_event"}:
             bench_throughput(args, tmp, only)
+        if "capture_overhead" in only:
+            bench_capture(args, tmp)
         if "peak_rss" in only:
             bench_rss(args, tmp)
         if "run_create_close" in only:

@@ -88,12 +88,25 @@ class TerminalCapture:
             self._tees = []
         self.mode = None
 
+    def settle(self, timeout: float = 0.5) -> None:
+        """Let what was written so far reach the sink (another run goes on capturing).
+
+        Best effort, unlike ``stop()``: waits until the pipes are empty and the pumps idle.
+        """
+        _flush_python_streams()
+        deadline = time.monotonic() + timeout
+        for pump in self._pumps:
+            while not pump.idle() and time.monotonic() < deadline:
+                time.sleep(0.005)
+
     # --- fd mode -------------------------------------------------------------------------------
     def _start_fd(self) -> None:
         for name, fd in _STREAMS:
-            stream = getattr(sys, f"__{name}__", None) or getattr(sys, name)
-            if stream is None or stream.fileno() != fd:
-                raise _NotRedirectable(f"sys.{name} is not file descriptor {fd}")
+            # The stream Python code writes to now (Jupyter replaces it with one that has no
+            # descriptor, or one whose descriptor is not what the user sees).
+            stream = getattr(sys, name)
+            if stream is None or stream.fileno() != fd or type(stream).__module__.startswith("ipykernel"):
+                raise _NotRedirectable(f"sys.{name} does not write to file descriptor {fd}")
         _flush_python_streams()
         started: list[_Pump] = []
         try:
@@ -143,6 +156,7 @@ class _Pump(threading.Thread):
         self._saved = -1  # a duplicate of the original descriptor: the terminal
         self._read_fd = -1
         self._recording = True
+        self._busy = False
         self._lock = threading.Lock()
 
     def redirect(self) -> None:
@@ -166,6 +180,17 @@ class _Pump(threading.Thread):
         if self._saved >= 0:
             os.dup2(self._saved, self.fd)
 
+    def idle(self) -> bool:
+        """No bytes wait in the pipe and the pump is not processing a chunk."""
+        import fcntl
+        import termios
+
+        try:
+            waiting = int.from_bytes(fcntl.ioctl(self._read_fd, termios.FIONREAD, b"\0" * 4), "little")
+        except OSError:
+            return True
+        return waiting == 0 and not self._busy
+
     def detach(self) -> None:
         with self._lock:
             self._recording = False
@@ -180,8 +205,10 @@ class _Pump(threading.Thread):
                     data = b""
                 if not data:
                     break
+                self._busy = True
                 _write_all(saved, data)  # the terminal first: it must never wait on us
                 self._record(self._assembler.feed(self._decoder.decode(data), time.time()))
+                self._busy = False
             tail = self._decoder.decode(b"", final=True)
             self._record(self._assembler.feed(tail, time.time()) + self._assembler.flush())
         finally:

@@ -23,15 +23,19 @@ FIRST_SAMPLE_MAX_DELAY = 1.0  # seconds: short runs get a sample even with a 10 
 class _Hub:
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.switch = threading.Lock()
         self.sampled: dict[int, tuple[Any, float, list[float]]] = {}  # id -> (run, interval, [next due])
         self.sampler: _Sampler | None = None
         self.captured: dict[int, Any] = {}
         self.terminal: TerminalCapture | None = None
 
     # --- terminal ------------------------------------------------------------------------------
+    # ``switch`` serializes starting and stopping the capture; ``lock`` guards the run tables
+    # (the pump threads take only ``lock``, so stopping, which waits for them, holds ``switch``).
     def add_terminal(self, run: Any, mode: str = "auto") -> None:
-        with self.lock:
-            self.captured[id(run)] = run
+        with self.switch:
+            with self.lock:
+                self.captured[id(run)] = run
             if self.terminal is None:
                 terminal = TerminalCapture(self._on_line, mode=mode)
                 try:
@@ -42,12 +46,20 @@ class _Hub:
                 self.terminal = terminal
 
     def remove_terminal(self, run: Any) -> None:
-        with self.lock:
-            if self.captured.pop(id(run), None) is None or self.captured or self.terminal is None:
-                return
-            terminal, self.terminal = self.terminal, None
-        # Outside the lock: stopping drains the pumps, which call _on_line (and take the lock).
-        terminal.stop()
+        with self.switch:
+            with self.lock:
+                if id(run) not in self.captured:
+                    return
+                last = len(self.captured) == 1
+            # The run still receives lines while the output written before its close drains.
+            if self.terminal is not None:
+                if last:
+                    self.terminal.stop()
+                    self.terminal = None
+                else:
+                    self.terminal.settle()
+            with self.lock:
+                self.captured.pop(id(run), None)
 
     def _on_line(self, stream: str, line: str, partial: bool, ts: float) -> None:
         with self.lock:

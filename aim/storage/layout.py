@@ -27,6 +27,15 @@ def segment_name(number: int) -> str:
     return f"{number:08d}.jsonl.zst"
 
 
+def segment_numbers_in(events_dir: Path) -> list[int]:
+    """Sorted numbers of the segments in ``events_dir`` (empty when there is none)."""
+    try:
+        names = os.listdir(events_dir)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in map(parse_segment_name, names) if n is not None)
+
+
 def parse_segment_name(name: str) -> int | None:
     """Segment number of a file name, or None when the name is not a segment's."""
     m = SEGMENT_RE.match(name)
@@ -120,11 +129,7 @@ class RepoLayout:
 
     def segment_numbers(self, run_hash: str) -> list[int]:
         """Sorted segment numbers of a run (empty when it has none)."""
-        try:
-            names = os.listdir(self.events_dir(run_hash))
-        except FileNotFoundError:
-            return []
-        return sorted(n for n in map(parse_segment_name, names) if n is not None)
+        return segment_numbers_in(self.events_dir(run_hash))
 
     def segment_paths(self, run_hash: str) -> list[Path]:
         """A run's segment files in order."""

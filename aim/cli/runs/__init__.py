@@ -9,6 +9,7 @@ from aim.cli.main import LazyGroup
 COMMANDS = {
     "ls": ("aim.cli.runs.listing", "ls"),
     "show": ("aim.cli.runs.listing", "show"),
+    "logs": ("aim.cli.runs.logs", "logs"),
     "rm": ("aim.cli.runs.lifecycle", "rm"),
     "restore": ("aim.cli.runs.lifecycle", "restore"),
     "close": ("aim.cli.runs.lifecycle", "close"),
