@@ -6,6 +6,7 @@ import math
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -41,6 +42,10 @@ def repo(tmp_path_factory):
                 run.track(1.0 / (i + 1 + k), name="loss", context={"subset": "train"})
             run.track(0.9, name="loss", step=3, context={"subset": "train"})  # rewrite of a step
             run.track(math.nan, name="acc", step=0)
+            # Terminal capture: under pytest it tees sys.stdout/sys.stderr (Python level).
+            print(f"epoch done {k}", flush=True)
+            sys.stderr.write("\r 50%|#####     |\r100%|##########|\n")
+            sys.stderr.flush()
         runs.append(run.hash)
     return root, runs
 
@@ -52,6 +57,12 @@ def _run(body: str, cwd: Path, run_hash: str) -> list:
     return [orjson.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
+def check_terminal_output(out, root, runs):
+    assert out[0] == {"stream": "stdout", "line": "epoch done 0"}
+    assert {"stream": "stderr", "line": "100%|##########|"} in out
+    assert not any("50%" in o["line"] for o in out)  # replaced states are not shown
+
+
 def check_all_events(out, root, runs):
     stored = list(iter_events(Repo(root).layout.segment_paths(runs[0])))
     assert [e["seq"] for e in out] == [e["seq"] for e in stored]
@@ -60,7 +71,7 @@ def check_all_events(out, root, runs):
 def check_count_by_type(out, root, runs):
     (counts,) = out
     assert {c["type"]: c["count"] for c in counts} == {
-        "run.started": 1, "param.set": 2, "metric": 22, "run.finished": 1}
+        "run.started": 1, "param.set": 2, "metric": 22, "log.line": 2, "run.finished": 1}
 
 
 def check_last_values(out, root, runs):
@@ -92,6 +103,7 @@ CHECKS = {
     "count-by-type": check_count_by_type,
     "last-values": check_last_values,
     "params": check_params,
+    "terminal-output": check_terminal_output,
     "final-loss-all-runs": check_final_loss_all_runs,
 }
 
