@@ -127,6 +127,8 @@ class TerminalCapture:
     def _start_python(self) -> None:
         for name, _fd in _STREAMS:
             inner = getattr(sys, name)
+            if inner is None:  # pythonw, or a daemon that closed its streams
+                continue
             tee = _Tee(name, inner, self._sink, self._redraw_interval)
             setattr(sys, name, tee)
             self._tees.append((name, tee))

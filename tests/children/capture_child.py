@@ -107,6 +107,21 @@ elif mode == "not_a_file":
     seen = "".join(sys.stdout.parts)
     sys.stdout = real
     print(f"notebook saw {seen!r}")
+elif mode == "two_runs":
+    # Two runs share the process's capture: each records what was written while it was open.
+    first = Run(repo=repo, system_tracking_interval=None)
+    print("both open", flush=True)
+    run = Run(repo=repo, system_tracking_interval=None)
+    print("still both", flush=True)
+    first.close()
+    print("second only", flush=True)
+    run.close()
+    print(first.hash)
+elif mode == "python_forced":
+    run = Run(repo=repo, system_tracking_interval=None)  # AIM_CAPTURE_MODE=python
+    print("via sys.stdout", flush=True)
+    os.write(1, b"via the descriptor\n")  # not seen by a Python-level capture
+    run.close()
 else:
     raise SystemExit(f"unknown mode {mode}")
 

@@ -238,3 +238,34 @@ def test_secret_env_values_never_reach_the_disk(repo_path):
     assert params["env"]["DB_URL"] == "postgres://me:<redacted>@db.local/x"
     assert params["argv"][-1] == "secret" and params["executable"] == sys.executable
     assert "orjson" in params["packages"]
+
+
+def test_two_runs_in_one_process_each_record_what_was_written_while_open(repo_path):
+    proc = child(repo_path, "two_runs")
+    first, second = proc.stdout.split()[-2:]
+
+    def lines(h):
+        return [e["line"] for e in events(repo_path, h) if e["type"] == "log.line"]
+
+    assert lines(first) == ["both open", "still both"]
+    assert lines(second) == ["still both", "second only"]
+
+
+def test_capture_mode_can_be_forced_to_python_level(repo_path):
+    proc = child(repo_path, "python_forced", {"AIM_CAPTURE_MODE": "python"})
+    assert "via the descriptor" in proc.stdout  # still shown
+    h = last_hash(proc)
+    assert [e["line"] for e in events(repo_path, h) if e["type"] == "log.line"] == ["via sys.stdout"]
+
+
+def test_show_lists_system_metrics_and_summarizes_system_params(repo_path):
+    h = last_hash(child(repo_path, "system"))
+    shown = run_cli("runs", "show", h, "--repo", str(repo_path))
+    assert shown.returncode == 0, shown.stderr
+    for name in BASE_SYSTEM:
+        assert name in shown.stdout
+    h = last_hash(child(repo_path, "secret"))
+    shown = run_cli("runs", "show", h, "--repo", str(repo_path))
+    assert '"__system_params": "{' in shown.stdout and "fields: see --json" in shown.stdout
+    full = run_cli("runs", "show", h, "--json", "--repo", str(repo_path))
+    assert "orjson" in json.loads(full.stdout)["params"]["__system_params"]["packages"]

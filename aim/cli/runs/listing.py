@@ -71,7 +71,11 @@ def show(repo: str, run_hash: str, as_json: bool) -> None:
     click.echo(f"{'ended:':13}{format_time(info['ended'])}")
     click.echo(f"{'tags:':13}{', '.join(info['tags']) or '-'}")
     click.echo("params:")
-    click.echo("  " + (orjson.dumps(info["params"], option=orjson.OPT_INDENT_2).decode()
+    params = dict(info["params"])
+    if isinstance(params.get("__system_params"), dict):
+        # Hundreds of lines (packages, environment): summarized here, whole in --json.
+        params["__system_params"] = f"{{{len(params['__system_params'])} fields: see --json}}"
+    click.echo("  " + (orjson.dumps(params, option=orjson.OPT_INDENT_2).decode()
                        .replace("\n", "\n  ")))
     click.echo("sequences:")
     click.echo(table(
