@@ -141,7 +141,8 @@ def test_terminal_capture_records_print_logging_fds_children_and_bars(repo_path)
     # (one pump per stream), so compare each stream's lines in order.
     shown_lines = shown.stdout.splitlines()
     assert sorted(shown_lines) == sorted([*EXPECTED_STDOUT, *EXPECTED_STDERR, BAR_FINAL, "last line"])
-    assert [x for x in shown_lines if x in EXPECTED_STDOUT or x == "last line"] == [*EXPECTED_STDOUT, "last line"]
+    stdout_lines = [*EXPECTED_STDOUT, "last line"]
+    assert [x for x in shown_lines if x in stdout_lines] == stdout_lines
     err_only = run_cli("runs", "logs", h, "--stream", "stderr", "--repo", str(repo_path))
     assert err_only.stdout.splitlines() == [*EXPECTED_STDERR, BAR_FINAL]
     records = run_cli("runs", "logs", h, "--records", "--repo", str(repo_path))
