@@ -16,7 +16,9 @@ Some also derive from the builtin a Python user would reach for first (``TypeErr
     ├── ParamTypeError               a param value that is not JSON-like (also TypeError)
     ├── MetricValueError             a metric value that is not a real number (also TypeError)
     ├── CorruptSegmentError          a segment with damage that is not a torn tail
-    └── MissingExtraError            an optional dependency is not installed (also ImportError)
+    ├── MissingExtraError            an optional dependency is not installed (also ImportError)
+    └── RemoteError                  object storage (S3) refused or is unreachable
+        └── RemoteConflictError      a remote object holds different bytes: never overwritten
 
 Each error's message is one line a user can act on; ``hint`` (when set) says what to run.
 """
@@ -85,3 +87,11 @@ class CorruptSegmentError(AimError):
 
 class MissingExtraError(AimError, ImportError):
     """Raised when a feature needs an optional dependency; the hint names the extra to install."""
+
+
+class RemoteError(AimError):
+    """Object storage (S3) refused or could not be reached; the message says which and why."""
+
+
+class RemoteConflictError(RemoteError):
+    """An object already at a key holds different bytes than ours: nothing is overwritten."""

@@ -17,7 +17,8 @@ ALLOWED = {
     "core": {"core", "errors"},
     "storage": {"storage", "errors"},
     "integrations": {"integrations", "core", "errors"},
-    "sdk": {"sdk", "core", "storage", "integrations", "errors"},
+    "remote": {"remote", "errors"},
+    "sdk": {"sdk", "core", "storage", "integrations", "remote", "errors"},
     "cli": {"cli", "sdk", "core", "storage", "errors", "__init__"},
 }
 CORE_FORBIDDEN = {"os", "io", "threading", "time", "socket", "sqlite3", "fcntl", "subprocess",

@@ -125,3 +125,34 @@ class AsyncRepo:
     async def available_params(self) -> list[str]:
         """Distinct param keys in the repo."""
         return await self._call("available_params")
+
+    async def upload(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        runs: list[str] | None = None,
+        dry_run: bool = False,
+        client: Any = None,
+        legacy_checksums: bool | None = None,
+    ) -> Any:
+        """``Repo.upload`` off the loop: ship sealed segments to S3, then a snapshot manifest."""
+        return await self._call("upload", bucket, prefix, endpoint_url=endpoint_url, runs=runs,
+                                dry_run=dry_run, client=client, legacy_checksums=legacy_checksums)
+
+    async def download(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        snapshot: str | None = None,
+        runs: list[str] | None = None,
+        client: Any = None,
+        legacy_checksums: bool | None = None,
+    ) -> Any:
+        """``Repo.download`` off the loop: fetch missing segments from S3, then reindex."""
+        return await self._call("download", bucket, prefix, endpoint_url=endpoint_url,
+                                snapshot=snapshot, runs=runs, client=client,
+                                legacy_checksums=legacy_checksums)

@@ -222,6 +222,49 @@ class Repo:
         return maintenance.verify(self, repair=repair)
 
     # --- registry (autocomplete) -----------------------------------------------------------
+    # --- object storage --------------------------------------------------------------------
+    def upload(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        runs: list[str] | None = None,
+        dry_run: bool = False,
+        client: Any = None,
+        legacy_checksums: bool | None = None,
+    ) -> Any:
+        """Ship every sealed segment not yet in ``bucket`` (created when missing), then a
+        snapshot manifest; returns an ``UploadReport``. Needs the ``s3`` extra (boto3);
+        credentials come from boto3's standard chain. See docs/remote.md."""
+        from aim.remote.s3 import S3Store
+        from aim.sdk import backup
+
+        store = S3Store(bucket, endpoint_url=endpoint_url, client=client,
+                        legacy_checksums=legacy_checksums)
+        return backup.upload(self, store, prefix, runs, dry_run=dry_run)
+
+    def download(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        snapshot: str | None = None,
+        runs: list[str] | None = None,
+        client: Any = None,
+        legacy_checksums: bool | None = None,
+    ) -> Any:
+        """Fetch the segments of ``bucket`` (or of one ``snapshot``) missing here, verify each
+        SHA-256, never overwrite a local segment, then rebuild the index; returns a
+        ``DownloadReport``."""
+        from aim.remote.s3 import S3Store
+        from aim.sdk import backup
+
+        store = S3Store(bucket, endpoint_url=endpoint_url, client=client,
+                        legacy_checksums=legacy_checksums)
+        return backup.download(self, store, prefix, snapshot, runs)
+
     def available_sequences(self) -> list[tuple[str, dict[str, Any]]]:
         """Distinct (metric name, context) pairs used by runs in the repo."""
         return [(n, orjson.loads(c)) for n, c in self.index.registry_sequences()]

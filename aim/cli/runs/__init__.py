@@ -10,6 +10,8 @@ COMMANDS = {
     "ls": ("aim.cli.runs.listing", "ls"),
     "show": ("aim.cli.runs.listing", "show"),
     "logs": ("aim.cli.runs.logs", "logs"),
+    "upload": ("aim.cli.runs.remote", "upload"),
+    "download": ("aim.cli.runs.remote", "download"),
     "rm": ("aim.cli.runs.lifecycle", "rm"),
     "restore": ("aim.cli.runs.lifecycle", "restore"),
     "close": ("aim.cli.runs.lifecycle", "close"),

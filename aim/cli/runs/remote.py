@@ -1,0 +1,157 @@
+"""``aim runs upload`` and ``aim runs download``: segments to and from S3."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from aim.cli.options import RUN_HASH, json_option, repo_option
+from aim.cli.output import echo_json
+
+_common = [
+    click.argument("bucket"),
+    click.option("--prefix", default="", help="Key prefix inside the bucket (e.g. team/project)."),
+    click.option("--endpoint-url", default=None, envvar="AIM_S3_ENDPOINT_URL",
+                 help="An S3-compatible server (MinIO, Ceph, R2...); default: AWS."),
+    click.option("--run", "runs", multiple=True, type=RUN_HASH, help="Only this run (repeatable)."),
+    click.option("--legacy-checksums", is_flag=True, default=None,
+                 help="For stores that reject the newer x-amz-checksum headers (also "
+                      "AIM_S3_LEGACY_CHECKSUMS=1): send Content-MD5, verify SHA-256 ourselves."),
+]
+
+
+def _options(fn: Any) -> Any:
+    for option in reversed(_common):
+        fn = option(fn)
+    return fn
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+class _Bar:
+    """A progress bar on a terminal (bytes), nothing otherwise."""
+
+    def __init__(self, enabled: bool, label: str) -> None:
+        self.enabled, self.label, self.bar = enabled, label, None
+
+    def plan(self, total_bytes: int, segments: int) -> None:
+        if self.enabled and segments:
+            self.bar = click.progressbar(length=total_bytes, label=f"{self.label} {segments} segments",
+                                         file=sys.stderr, show_pos=False, show_percent=True)
+            self.bar.__enter__()
+
+    def step(self, nbytes: int, _segments: int) -> None:
+        if self.bar is not None:
+            self.bar.update(nbytes)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _store(bucket: str, endpoint_url: str | None, legacy: bool | None) -> Any:
+    from aim.remote.s3 import S3Store
+
+    return S3Store(bucket, endpoint_url=endpoint_url, legacy_checksums=legacy or None)
+
+
+@click.command()
+@repo_option
+@_options
+@click.option("--dry-run", is_flag=True, help="Say what would be shipped; send nothing.")
+@click.option("--follow", is_flag=True, help="Keep shipping newly sealed segments until interrupted.")
+@click.option("--interval", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds between rounds with --follow.")
+@json_option
+def upload(repo: str, bucket: str, prefix: str, endpoint_url: str | None, runs: tuple[str, ...],
+           legacy_checksums: bool | None, dry_run: bool, follow: bool, interval: float,
+           as_json: bool) -> None:
+    """Ship sealed segments to BUCKET (created when missing), then a snapshot manifest.
+
+    Incremental: segments already in the bucket are not sent again. Credentials come from
+    boto3's standard chain (environment, profile, instance role).
+    """
+    from aim.cli.options import open_repo
+    from aim.sdk import backup
+
+    r = open_repo(repo)
+    store = _store(bucket, endpoint_url, legacy_checksums)
+    selected = list(runs) or None
+    if follow:
+        def on_round(rep: Any) -> None:
+            if as_json:
+                echo_json(rep.to_json())
+            elif rep.new_segments:
+                click.echo(_upload_line(rep, store.where))
+
+        try:
+            backup.follow_upload(r, store, prefix, selected, interval=interval, on_round=on_round)
+        except KeyboardInterrupt:
+            click.echo("stopped", err=True)
+        return
+    bar = _Bar(sys.stderr.isatty() and not as_json and not dry_run, "uploading")
+    try:
+        rep = backup.upload(r, store, prefix, selected, dry_run=dry_run, progress=bar.step,
+                            on_plan=bar.plan)
+    finally:
+        bar.close()
+    if as_json:
+        echo_json(rep.to_json())
+    else:
+        click.echo(_upload_line(rep, store.where))
+
+
+def _upload_line(rep: Any, where: str) -> str:
+    verb = "would upload" if rep.dry_run else "uploaded"
+    line = (f"{verb} {rep.new_segments} new segment{'s' if rep.new_segments != 1 else ''} "
+            f"({_size(rep.new_bytes)}) of {rep.runs} run{'s' if rep.runs != 1 else ''} to {where}"
+            f"{'/' + rep.prefix if rep.prefix else ''}; {rep.already_there} already there")
+    if rep.unsealed:
+        line += f"; {rep.unsealed} live segment{'s' if rep.unsealed != 1 else ''} not sealed yet"
+    if rep.snapshot:
+        line += f"; snapshot {rep.snapshot}"
+    return line
+
+
+@click.command()
+@repo_option
+@_options
+@click.option("--snapshot", default=None, help="Restore exactly this snapshot (see --list-snapshots).")
+@click.option("--list-snapshots", is_flag=True, help="List the snapshots in the bucket and exit.")
+@json_option
+def download(repo: str, bucket: str, prefix: str, endpoint_url: str | None, runs: tuple[str, ...],
+             legacy_checksums: bool | None, snapshot: str | None, list_snapshots: bool,
+             as_json: bool) -> None:
+    """Fetch the segments of BUCKET missing here (all, or one snapshot's), verify every
+    SHA-256, never overwrite a local segment, then rebuild the index. The repository is
+    created when it does not exist."""
+    from aim.sdk import backup
+    from aim.sdk.repo import Repo
+
+    store = _store(bucket, endpoint_url, legacy_checksums)
+    if list_snapshots:
+        for snap in backup.list_snapshots(store, prefix):
+            click.echo(snap)
+        return
+    r = Repo.from_path(repo, init=True)
+    bar = _Bar(sys.stderr.isatty() and not as_json, "downloading")
+    try:
+        rep = backup.download(r, store, prefix, snapshot, list(runs) or None, progress=bar.step,
+                              on_plan=bar.plan)
+    finally:
+        bar.close()
+    if as_json:
+        echo_json(rep.to_json())
+        return
+    click.echo(f"downloaded {rep.new_segments} new segment{'s' if rep.new_segments != 1 else ''} "
+               f"({_size(rep.new_bytes)}) of {rep.runs} run{'s' if rep.runs != 1 else ''} from "
+               f"{store.where}; {rep.already_here} already here")

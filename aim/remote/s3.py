@@ -1,0 +1,259 @@
+"""S3Store: immutable objects in a bucket, through boto3.
+
+Every segment object is written at most once: ``If-None-Match: *`` (a conditional write that S3
+and compatible stores honour) refuses to replace an existing object; our SHA-256 travels as the
+object's checksum (S3 verifies it before it stores anything) and in its metadata (``sha256``),
+so a later upload or download can compare without reading the bytes. A refused write whose
+existing object has our SHA-256 counts as done; different bytes are a conflict, and the remote
+object is left alone.
+
+Transient failures (connection resets, 5xx, throttling) are retried by botocore's standard
+retry mode with backoff. Credentials come from boto3's standard chain and never appear in a
+message. boto3 is imported when a store is made, never at module import.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
+
+from aim.errors import MissingExtraError, RemoteConflictError, RemoteError
+
+MULTIPART_THRESHOLD = 8 * 1024 * 1024  # segments rotate at 16 MiB: at most two parts
+PART_SIZE = 8 * 1024 * 1024
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_REFUSED_WRITE = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+
+
+def validate_bucket(name: str) -> str:
+    """S3's bucket naming rules, checked before any request: one clear error instead of a 400."""
+    if not _BUCKET.match(name) or ".." in name or re.match(r"^\d+\.\d+\.\d+\.\d+$", name):
+        raise RemoteError(
+            f"invalid bucket name {name!r}: 3-63 characters of lowercase letters, digits, '.' and "
+            "'-', starting and ending with a letter or digit"
+        )
+    return name
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class S3Store:
+    """One bucket (and key prefix) holding segments and manifests."""
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        endpoint_url: str | None = None,
+        client: Any = None,
+        legacy_checksums: bool | None = None,
+        max_attempts: int | None = None,
+    ) -> None:
+        self.bucket = validate_bucket(bucket)
+        self.endpoint_url = endpoint_url
+        if legacy_checksums is None:
+            legacy_checksums = os.environ.get("AIM_S3_LEGACY_CHECKSUMS", "") not in ("", "0")
+        self.legacy_checksums = legacy_checksums
+        if client is None:
+            attempts = max_attempts or int(os.environ.get("AIM_S3_MAX_ATTEMPTS", "8"))
+            client = _make_client(endpoint_url, legacy_checksums, attempts)
+        self.client = client
+        self._errors = _botocore_errors()
+
+    @property
+    def where(self) -> str:
+        """``s3://bucket`` (and the endpoint when not AWS), for messages."""
+        return f"s3://{self.bucket}" + (f" at {self.endpoint_url}" if self.endpoint_url else "")
+
+    # --- bucket ----------------------------------------------------------------------------------
+    def bucket_exists(self) -> bool:
+        """True when the bucket exists (and we may use it)."""
+        try:
+            self._call("check the bucket", self.client.head_bucket, Bucket=self.bucket)
+            return True
+        except RemoteError as exc:
+            if getattr(exc, "code", None) in ("404", "NoSuchBucket", "NotFound"):
+                return False
+            raise
+
+    def ensure_bucket(self) -> bool:
+        """Create the bucket when it does not exist; True when it was created."""
+        if self.bucket_exists():
+            return False
+        kwargs: dict[str, Any] = {"Bucket": self.bucket}
+        region = self.client.meta.region_name
+        if region and region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            self._call("create the bucket", self.client.create_bucket, **kwargs)
+        except RemoteError as exc:
+            if getattr(exc, "code", None) not in ("BucketAlreadyOwnedByYou",):
+                raise
+        return True
+
+    # --- listing ---------------------------------------------------------------------------------
+    def list_objects(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """``(key, size)`` of every object under ``prefix``."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        it = iter(pages)
+        while True:
+            page = self._call("list objects", next, it, None)
+            if page is None:
+                return
+            for obj in page.get("Contents", []):
+                yield obj["Key"], int(obj["Size"])
+
+    # --- writing ---------------------------------------------------------------------------------
+    def put_immutable(self, key: str, data: bytes, sha256: str) -> bool:
+        """Write ``data`` at ``key`` unless an object is there. True when written; False when the
+        same bytes were already there; ``RemoteConflictError`` when different bytes are."""
+        try:
+            if len(data) > MULTIPART_THRESHOLD:
+                self._put_multipart(key, data, sha256)
+            else:
+                self._call(f"upload {key}", self.client.put_object, Bucket=self.bucket, Key=key,
+                           Body=data, IfNoneMatch="*", Metadata={"sha256": sha256},
+                           **self._checksum_args(data, sha256))
+            return True
+        except RemoteError as exc:
+            if getattr(exc, "code", None) not in _REFUSED_WRITE:
+                raise
+        there = self.remote_sha256(key)
+        if there == sha256:
+            return False
+        raise RemoteConflictError(
+            f"{key} already exists in {self.where} with different bytes "
+            f"(sha256 {(there or 'unknown')[:16]}..., ours {sha256[:16]}...): nothing was overwritten"
+        )
+
+    def _checksum_args(self, data: bytes, sha256: str) -> dict[str, str]:
+        if self.legacy_checksums:  # stores that reject the x-amz-checksum-* headers
+            return {"ContentMD5": base64.b64encode(hashlib.md5(data).digest()).decode()}
+        return {"ChecksumSHA256": base64.b64encode(bytes.fromhex(sha256)).decode()}
+
+    def _put_multipart(self, key: str, data: bytes, sha256: str) -> None:
+        extra = {} if self.legacy_checksums else {"ChecksumAlgorithm": "SHA256"}
+        upload = self._call(f"start uploading {key}", self.client.create_multipart_upload,
+                            Bucket=self.bucket, Key=key, Metadata={"sha256": sha256}, **extra)
+        upload_id = upload["UploadId"]
+        try:
+            parts = []
+            for number, start in enumerate(range(0, len(data), PART_SIZE), 1):
+                chunk = data[start:start + PART_SIZE]
+                resp = self._call(f"upload part {number} of {key}", self.client.upload_part,
+                                  Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                                  Body=chunk, **self._checksum_args(chunk, sha256_hex(chunk)))
+                part = {"PartNumber": number, "ETag": resp["ETag"]}
+                if resp.get("ChecksumSHA256"):
+                    part["ChecksumSHA256"] = resp["ChecksumSHA256"]
+                parts.append(part)
+            self._call(f"finish uploading {key}", self.client.complete_multipart_upload,
+                       Bucket=self.bucket, Key=key, UploadId=upload_id, IfNoneMatch="*",
+                       MultipartUpload={"Parts": parts})
+        except BaseException:
+            # An unfinished multipart upload is invisible; abort it so it does not cost storage.
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            except Exception:  # the original error matters more
+                pass
+            raise
+
+    # --- reading ---------------------------------------------------------------------------------
+    def remote_sha256(self, key: str) -> str | None:
+        """The SHA-256 an object was stored with (from its metadata), None when the object is
+        missing; the object's bytes are hashed when it has no such metadata."""
+        try:
+            head = self._call(f"inspect {key}", self.client.head_object, Bucket=self.bucket, Key=key)
+        except RemoteError as exc:
+            if getattr(exc, "code", None) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        meta = head.get("Metadata") or {}
+        if re.fullmatch(r"[0-9a-f]{64}", meta.get("sha256", "")):
+            return meta["sha256"]
+        data, _ = self.get_bytes(key)
+        return sha256_hex(data)
+
+    def get_bytes(self, key: str) -> tuple[bytes, str | None]:
+        """An object's bytes and the SHA-256 recorded in its metadata (if any)."""
+        resp = self._call(f"download {key}", self.client.get_object, Bucket=self.bucket, Key=key)
+        body = self._call(f"download {key}", resp["Body"].read)
+        return body, (resp.get("Metadata") or {}).get("sha256")
+
+    def download_to(
+        self, key: str, out: BinaryIO, progress: Callable[[int], None] | None = None
+    ) -> tuple[str, str | None]:
+        """Stream an object into ``out``; return (SHA-256 of what was written, recorded SHA-256)."""
+        resp = self._call(f"download {key}", self.client.get_object, Bucket=self.bucket, Key=key)
+        digest = hashlib.sha256()
+        stream = resp["Body"]
+        while True:
+            chunk = self._call(f"download {key}", stream.read, 1 << 20)
+            if not chunk:
+                break
+            digest.update(chunk)
+            out.write(chunk)
+            if progress is not None:
+                progress(len(chunk))
+        return digest.hexdigest(), (resp.get("Metadata") or {}).get("sha256")
+
+    # --- errors ------------------------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        errors = self._errors
+        try:
+            return fn(*args, **kwargs)
+        except errors.NoCredentialsError:
+            raise RemoteError(
+                f"cannot {what}: no AWS credentials found",
+                hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
+            ) from None
+        except (errors.EndpointConnectionError, errors.ConnectTimeoutError,
+                errors.ConnectionClosedError, errors.ReadTimeoutError) as exc:
+            raise RemoteError(f"cannot {what}: {self.where} is unreachable ({type(exc).__name__})") from None
+        except errors.ParamValidationError as exc:
+            raise RemoteError(f"cannot {what}: {str(exc).splitlines()[-1].strip()}") from None
+        except errors.ClientError as exc:
+            err = exc.response.get("Error", {})
+            code = str(err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+            message = err.get("Message") or code
+            out = RemoteError(f"cannot {what} in {self.where}: {code}: {message}")
+            out.code = code  # type: ignore[attr-defined]
+            raise out from None
+        except errors.BotoCoreError as exc:
+            raise RemoteError(f"cannot {what} in {self.where}: {exc}") from None
+
+
+def _botocore_errors() -> Any:
+    import botocore.exceptions
+
+    return botocore.exceptions
+
+
+def _make_client(endpoint_url: str | None, legacy_checksums: bool, max_attempts: int) -> Any:
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:
+        raise MissingExtraError(
+            "S3 needs boto3, which is not installed", hint="pip install 'aim[s3]'"
+        ) from None
+    options: dict[str, Any] = {
+        "retries": {"max_attempts": max_attempts, "mode": "standard"},
+        "connect_timeout": 10,
+        "read_timeout": 60,
+    }
+    if endpoint_url:
+        options["s3"] = {"addressing_style": "path"}  # most S3-compatible servers want this
+    if legacy_checksums:
+        options["request_checksum_calculation"] = "when_required"
+        options["response_checksum_validation"] = "when_required"
+    session = boto3.session.Session()
+    return session.client("s3", endpoint_url=endpoint_url, config=Config(**options),
+                          region_name=session.region_name or "us-east-1")

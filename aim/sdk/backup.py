@@ -1,0 +1,395 @@
+"""Upload sealed segments to S3 and download them back (litestream's shape: immutable files,
+shipped incrementally; a restore that plans first).
+
+Upload: list the bucket once, ship every sealed local segment whose key is missing, then write
+a manifest (the snapshot: every segment of this repository with its size and SHA-256) as the
+commit point. A segment whose key exists is compared by SHA-256: from a local cache of what
+this repository already confirmed there (no request at all), else from the object's metadata.
+A second upload of an unchanged repository therefore sends no PUT and no manifest.
+
+Download: plan from a manifest (``snapshot``) or from the bucket listing, fetch each missing
+segment into ``tmp/``, check its SHA-256, rename it into place, then rebuild the index.
+Existing local segments are never overwritten: identical ones are skipped, different ones are
+reported as conflicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from aim.errors import RemoteConflictError, RemoteError, RunLockedError
+from aim.remote import keys
+from aim.remote.s3 import S3Store, sha256_hex
+from aim.sdk import indexer
+from aim.sdk.repo import Repo
+from aim.storage.frames import FrameError, frame_length
+from aim.storage.hashes import validate_run_hash
+from aim.storage.layout import parse_segment_name, segment_name
+from aim.storage.lock import RunLock, is_locked
+from aim.storage.repair import repair_segments
+
+Progress = Callable[[int, int], None]  # (bytes done, segments done) increments
+
+
+@dataclass
+class LocalSegment:
+    """One sealed segment on disk."""
+
+    run_hash: str
+    name: str
+    path: Path
+    size: int
+    _sha256: str | None = None
+
+    def read(self) -> bytes:
+        data = self.path.read_bytes()
+        self._sha256 = sha256_hex(data)
+        return data
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            self.read()
+        return self._sha256  # type: ignore[return-value]
+
+
+@dataclass
+class UploadReport:
+    """What an upload did (or, with ``dry_run``, would do)."""
+
+    bucket: str
+    prefix: str
+    runs: int = 0
+    segments: int = 0  # sealed local segments considered
+    new_segments: int = 0
+    new_bytes: int = 0
+    already_there: int = 0
+    unsealed: int = 0  # live segments still being written: shipped once sealed
+    snapshot: str | None = None
+    dry_run: bool = False
+    conflicts: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass
+class DownloadReport:
+    """What a download did."""
+
+    bucket: str
+    prefix: str
+    snapshot: str | None = None
+    runs: int = 0
+    segments: int = 0
+    new_segments: int = 0
+    new_bytes: int = 0
+    already_here: int = 0
+    conflicts: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+# --- local side ---------------------------------------------------------------------------------
+def sealed_segments(repo: Repo, run_hashes: Iterable[str] | None = None) -> tuple[list[LocalSegment], int]:
+    """Every sealed segment of the repository (or of ``run_hashes``), and how many were left
+    out because a live writer is still appending to them.
+
+    A run with a live writer: all its segments but the last. A run without one: all of them,
+    once its last segment ends on a frame boundary; a torn tail (a crash) is first repaired
+    under the run's lock, as any lock holder does.
+    """
+    layout = repo.layout
+    hashes = list(run_hashes) if run_hashes is not None else indexer.run_hashes_on_disk(layout)
+    out: list[LocalSegment] = []
+    unsealed = 0
+    for h in hashes:
+        numbers = layout.segment_numbers(h)
+        if not numbers:
+            continue
+        last = layout.events_dir(h) / segment_name(numbers[-1])
+        live = is_locked(layout.lock_file(h))
+        if live or (not _ends_on_frame(last) and not _repair(repo, h)):
+            numbers, unsealed = numbers[:-1], unsealed + 1
+        for n in numbers:
+            path = layout.events_dir(h) / segment_name(n)
+            out.append(LocalSegment(h, segment_name(n), path, path.stat().st_size))
+    return out, unsealed
+
+
+def _ends_on_frame(path: Path) -> bool:
+    # Frame headers carry sizes: walking them is cheap and finds a torn tail without
+    # decompressing anything.
+    data = path.read_bytes()
+    pos = 0
+    try:
+        while pos < len(data):
+            pos += frame_length(data, pos)
+    except FrameError:
+        return False
+    return True
+
+
+def _repair(repo: Repo, run_hash: str) -> bool:
+    lock = RunLock(repo.layout.lock_file(run_hash))
+    try:
+        lock.acquire()
+    except RunLockedError:  # a writer started meanwhile
+        return False
+    try:
+        repair_segments(repo.layout.segment_paths(run_hash))
+        return True
+    finally:
+        lock.release()
+
+
+class _ConfirmedCache:
+    """Segment keys this repository already saw in a bucket with a given SHA-256.
+
+    Kept in ``index/`` (disposable like the rest of it): losing it costs one metadata request
+    per segment at the next upload, never a wrong answer about what is in the bucket, because a
+    key that is listed with a different size is re-checked.
+    """
+
+    def __init__(self, repo: Repo, store: S3Store, prefix: str) -> None:
+        ident = hashlib.sha256(f"{store.endpoint_url}|{store.bucket}|{prefix}".encode()).hexdigest()[:16]
+        self.path = repo.layout.index_dir / f"uploaded-{ident}.json"
+        try:
+            self.known: dict[str, str] = orjson.loads(self.path.read_bytes())
+        except (OSError, ValueError):
+            self.known = {}
+        self.dirty = False
+
+    def add(self, key: str, sha256: str) -> None:
+        if self.known.get(key) != sha256:
+            self.known[key] = sha256
+            self.dirty = True
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(orjson.dumps(self.known))
+        os.replace(tmp, self.path)
+        self.dirty = False
+
+
+# --- upload -----------------------------------------------------------------------------------------
+def upload(
+    repo: Repo,
+    store: S3Store,
+    prefix: str = "",
+    run_hashes: Iterable[str] | None = None,
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
+) -> UploadReport:
+    """Ship every sealed segment not yet in the bucket, then a manifest; see the module doc."""
+    prefix = keys.normalize_prefix(prefix)
+    if run_hashes is not None:
+        run_hashes = [validate_run_hash(h) for h in run_hashes]
+    local, unsealed = sealed_segments(repo, run_hashes)
+    report = UploadReport(store.bucket, prefix, runs=len({s.run_hash for s in local}),
+                          segments=len(local), unsealed=unsealed, dry_run=dry_run)
+    exists = store.bucket_exists() if dry_run else (store.ensure_bucket() or True)
+    remote = dict(store.list_objects(keys.runs_prefix(prefix))) if exists else {}
+    cache = _ConfirmedCache(repo, store, prefix)
+    todo: list[tuple[str, LocalSegment]] = []
+    for seg in local:
+        key = keys.segment_key(prefix, seg.run_hash, seg.name)
+        size = remote.get(key)
+        if size is None:
+            todo.append((key, seg))
+        elif size != seg.size:
+            report.conflicts.append(f"{key}: {size} bytes in the bucket, {seg.size} here")
+        elif cache.known.get(key) == seg.sha256:
+            report.already_there += 1
+        elif store.remote_sha256(key) == seg.sha256:
+            cache.add(key, seg.sha256)
+            report.already_there += 1
+        else:
+            report.conflicts.append(f"{key}: different bytes in the bucket (same size)")
+    report.new_segments = len(todo)
+    report.new_bytes = sum(s.size for _, s in todo)
+    if on_plan is not None:
+        on_plan(report.new_bytes, report.new_segments)
+    if dry_run:
+        return report
+    try:
+        shipped = 0
+        for key, seg in todo:
+            data = seg.read()
+            try:
+                if store.put_immutable(key, data, seg.sha256):
+                    shipped += 1
+                else:
+                    report.already_there += 1
+                cache.add(key, seg.sha256)
+            except RemoteConflictError as exc:
+                report.conflicts.append(str(exc))
+            if progress is not None:
+                progress(seg.size, 1)
+        report.new_segments = shipped
+        if shipped:
+            report.snapshot = _write_manifest(store, prefix, local)
+    finally:
+        cache.save()
+    if report.conflicts:
+        exc = RemoteConflictError(
+            f"{len(report.conflicts)} segment(s) conflict with different bytes in {store.where} "
+            f"(nothing was overwritten): " + "; ".join(report.conflicts[:3])
+            + (" ..." if len(report.conflicts) > 3 else "")
+        )
+        exc.report = report  # type: ignore[attr-defined]
+        raise exc
+    return report
+
+
+def _write_manifest(store: S3Store, prefix: str, local: list[LocalSegment]) -> str:
+    # Sortable: UTC time to the millisecond, then a random part against a clash between hosts.
+    now = time.time()
+    snapshot = (time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now * 1000) % 1000:03d}Z-"
+                + secrets.token_hex(3))
+    runs: dict[str, list[list[Any]]] = {}
+    for seg in local:
+        runs.setdefault(seg.run_hash, []).append([seg.name, seg.size, seg.sha256])
+    body = orjson.dumps({"format": 1, "snapshot": snapshot, "created": time.time(),
+                         "host": socket.gethostname(), "prefix": prefix, "runs": runs})
+    store.put_immutable(keys.manifest_key(prefix, snapshot), body, sha256_hex(body))
+    return snapshot
+
+
+def follow_upload(repo: Repo, store: S3Store, prefix: str = "", run_hashes: Iterable[str] | None = None,
+                  interval: float = 10.0, on_round: Callable[[UploadReport], None] | None = None,
+                  rounds: int | None = None) -> None:
+    """Upload now, then every ``interval`` seconds (newly sealed segments), until interrupted
+    (or for ``rounds`` rounds)."""
+    n = 0
+    while True:
+        report = upload(repo, store, prefix, run_hashes)
+        if on_round is not None:
+            on_round(report)
+        n += 1
+        if rounds is not None and n >= rounds:
+            return
+        time.sleep(interval)
+
+
+# --- download ---------------------------------------------------------------------------------------
+def list_snapshots(store: S3Store, prefix: str = "") -> list[str]:
+    """Snapshot ids in the bucket, oldest first."""
+    prefix = keys.normalize_prefix(prefix)
+    snaps = (keys.parse_manifest_key(prefix, k) for k, _ in store.list_objects(keys.manifests_prefix(prefix)))
+    return sorted(s for s in snaps if s)
+
+
+def download(
+    repo: Repo,
+    store: S3Store,
+    prefix: str = "",
+    snapshot: str | None = None,
+    run_hashes: Iterable[str] | None = None,
+    *,
+    progress: Progress | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
+) -> DownloadReport:
+    """Fetch the segments missing here (all of the bucket's, or one snapshot's); see the module doc."""
+    prefix = keys.normalize_prefix(prefix)
+    wanted = None if run_hashes is None else {validate_run_hash(h) for h in run_hashes}
+    if not store.bucket_exists():
+        raise RemoteError(f"no bucket {store.bucket!r} in {store.where}")
+    plan: list[tuple[str, str, int, str | None]] = []  # (hash, segment, size, sha256 or None)
+    if snapshot is not None:
+        key = keys.manifest_key(prefix, snapshot)
+        try:
+            data, _ = store.get_bytes(key)
+        except RemoteError as exc:
+            if getattr(exc, "code", None) in ("NoSuchKey", "404"):
+                raise RemoteError(f"no snapshot {snapshot} under {store.where}/{prefix}",
+                                  hint="aim runs download BUCKET --list-snapshots") from None
+            raise
+        manifest = orjson.loads(data)
+        for h, segs in manifest.get("runs", {}).items():
+            for name, size, sha in segs:
+                if _valid(h, name):
+                    plan.append((h, name, int(size), sha))
+    else:
+        for key, size in store.list_objects(keys.runs_prefix(prefix)):
+            parsed = keys.parse_segment_key(prefix, key)
+            if parsed is not None:
+                plan.append((parsed[0], parsed[1], size, None))
+    if wanted is not None:
+        plan = [p for p in plan if p[0] in wanted]
+    report = DownloadReport(store.bucket, prefix, snapshot, runs=len({p[0] for p in plan}), segments=len(plan))
+    layout = repo.layout
+    todo = []
+    for h, name, size, sha in plan:
+        local = layout.events_dir(h) / name
+        if not local.exists():
+            todo.append((h, name, size, sha))
+            continue
+        key = keys.segment_key(prefix, h, name)
+        if local.stat().st_size == size and sha256_hex(local.read_bytes()) == (sha or store.remote_sha256(key)):
+            report.already_here += 1
+        else:
+            report.conflicts.append(f"{h}/{name}: the local segment differs from {key} (kept as is)")
+    if on_plan is not None:
+        on_plan(sum(p[2] for p in todo), len(todo))
+    layout.tmp.mkdir(parents=True, exist_ok=True)
+    for h, name, size, sha in todo:
+        key = keys.segment_key(prefix, h, name)
+        tmp = layout.tmp / f"download-{h}-{name}-{secrets.token_hex(4)}"
+        try:
+            with open(tmp, "wb") as f:
+                got, recorded = store.download_to(key, f)
+                f.flush()
+                os.fsync(f.fileno())
+            expected = sha or recorded
+            if expected is not None and got != expected:
+                raise RemoteError(f"{key}: downloaded bytes have sha256 {got[:16]}..., expected "
+                                  f"{expected[:16]}...; nothing was written")
+            events = layout.events_dir(h)
+            events.mkdir(parents=True, exist_ok=True)
+            if (events / name).exists():  # appeared meanwhile: never overwrite
+                report.conflicts.append(f"{h}/{name}: appeared locally during the download (kept)")
+                continue
+            os.replace(tmp, events / name)
+        finally:
+            tmp.unlink(missing_ok=True)
+        report.new_segments += 1
+        report.new_bytes += size
+        if progress is not None:
+            progress(size, 1)
+    if report.new_segments:
+        repo.reindex()
+    if report.conflicts:
+        exc = RemoteConflictError(
+            f"{len(report.conflicts)} local segment(s) differ from the bucket and were kept: "
+            + "; ".join(report.conflicts[:3]) + (" ..." if len(report.conflicts) > 3 else "")
+        )
+        exc.report = report  # type: ignore[attr-defined]
+        raise exc
+    return report
+
+
+def _valid(run_hash: str, name: str) -> bool:
+    try:
+        validate_run_hash(run_hash)
+    except ValueError:
+        return False
+    return parse_segment_name(name) is not None
