@@ -42,6 +42,13 @@ Measurements and targets:
     capture_terminal_logs=False``), alternating 9 rounds, on the same values; reports
     ``ratio`` = median events/s with capture / without. Target: ratio >= 0.95 (at most 5%
     slower).
+``s3_transfer``
+    A repository of ``--mgmt-runs`` runs (1,000; two params and 5 points each), uploaded with
+    ``Repo.upload`` to a moto S3 server on 127.0.0.1 (started in this process; skipped when moto
+    or boto3 is missing): seconds and MB/s of the first upload, seconds of a second (no-op)
+    upload, and seconds and MB/s of ``Repo.download`` into an empty directory. No target: the
+    server is an in-process emulator, so the numbers show our overhead per segment more than
+    network speed.
 ``bytes_per_event``
     Total segment bytes of a tracked run / N (the floor's file size / N alongside, as
     ``ratio_to_floor``). Target: <= 12 bytes/event.
@@ -104,7 +111,7 @@ from pathlib import Path
 from typing import Any
 
 ALL = (
-    "raw_floor", "track_throughput", "async_track_throughput", "capture_overhead",
+    "raw_floor", "track_throughput", "async_track_throughput", "capture_overhead", "s3_transfer",
     "bytes_per_event", "peak_rss",
     "run_create_close",
     "runs_ls", "ls_imports", "delete_runs_cli", "prune_runs", "copy_runs", "delete_cost_vs_size",
@@ -689,6 +696,49 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def bench_s3(args: argparse.Namespace, tmp: Path) -> None:
+    """``s3_transfer``: upload, no-op re-upload and download against moto on loopback."""
+    try:
+        import boto3  # noqa: F401
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        emit({"bench": "s3_transfer", "skipped": f"needs moto and boto3 ({exc})"})
+        return
+    import logging
+
+    from aim import Repo
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the server's request log
+    src, dst = str(tmp / "s3-src"), str(tmp / "s3-dst")
+    build_repo(src, args.mgmt_runs, points=5)
+    for k, v in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        os.environ.setdefault(k, v)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        t0 = time.perf_counter()
+        up = Repo(src).upload("aim-bench", endpoint_url=url)
+        up_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        again = Repo(src).upload("aim-bench", endpoint_url=url)
+        noop_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        down = Repo(dst, init=True).download("aim-bench", endpoint_url=url)
+        down_s = time.perf_counter() - t0
+    finally:
+        server.stop()
+    mb = up.new_bytes / 1e6
+    emit({"bench": "s3_transfer", "runs": args.mgmt_runs, "segments": up.new_segments,
+          "mb": round(mb, 2), "upload_s": round(up_s, 2), "upload_mb_per_s": round(mb / up_s, 2),
+          "upload_segments_per_s": round(up.new_segments / up_s, 1),
+          "noop_upload_s": round(noop_s, 3), "noop_new_segments": again.new_segments,
+          "download_s": round(down_s, 2), "download_mb_per_s": round(down.new_bytes / 1e6 / down_s, 2),
+          "download_segments": down.new_segments})
+
+
 def bench_capture(args: argparse.Namespace, tmp: Path) -> None:
     """``capture_overhead``: default capture on vs off, alternating, same values."""
     n = args.events
@@ -734,6 +784,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_throughput(args, tmp, only)
         if "capture_overhead" in only:
             bench_capture(args, tmp)
+        if "s3_transfer" in only:
+            bench_s3(args, tmp)
         if "peak_rss" in only:
             bench_rss(args, tmp)
         if "run_create_close" in only:

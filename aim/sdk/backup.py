@@ -20,7 +20,8 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,18 +231,20 @@ def upload(
         on_plan(report.new_bytes, report.new_segments)
     if dry_run:
         return report
+    def ship(key: str, seg: LocalSegment) -> bool:
+        return store.put_immutable(key, seg.read(), seg.sha256)
+
     try:
         shipped = 0
-        for key, seg in todo:
-            data = seg.read()
-            try:
-                if store.put_immutable(key, data, seg.sha256):
-                    shipped += 1
-                else:
-                    report.already_there += 1
+        for (key, seg), outcome in _in_parallel(ship, todo):
+            if isinstance(outcome, RemoteConflictError):
+                report.conflicts.append(str(outcome))
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                shipped += 1 if outcome else 0
+                report.already_there += 0 if outcome else 1
                 cache.add(key, seg.sha256)
-            except RemoteConflictError as exc:
-                report.conflicts.append(str(exc))
             if progress is not None:
                 progress(seg.size, 1)
         report.new_segments = shipped
@@ -351,7 +354,9 @@ def download(
     if on_plan is not None:
         on_plan(sum(p[2] for p in todo), len(todo))
     layout.tmp.mkdir(parents=True, exist_ok=True)
-    for h, name, size, sha in todo:
+
+    def fetch(item: tuple[str, str, int, str | None]) -> bool:
+        h, name, _size, sha = item
         key = keys.segment_key(prefix, h, name)
         tmp = layout.tmp / f"download-{h}-{name}-{secrets.token_hex(4)}"
         try:
@@ -366,17 +371,26 @@ def download(
             events = layout.events_dir(h)
             events.mkdir(parents=True, exist_ok=True)
             if (events / name).exists():  # appeared meanwhile: never overwrite
-                report.conflicts.append(f"{h}/{name}: appeared locally during the download (kept)")
-                continue
+                return False
             os.replace(tmp, events / name)
+            return True
         finally:
             tmp.unlink(missing_ok=True)
-        report.new_segments += 1
-        report.new_bytes += size
-        if progress is not None:
-            progress(size, 1)
-    if report.new_segments:
-        repo.reindex()
+
+    try:
+        for (h, name, size, _sha), outcome in _in_parallel(lambda *item: fetch(item), todo):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            if not outcome:
+                report.conflicts.append(f"{h}/{name}: appeared locally during the download (kept)")
+                continue
+            report.new_segments += 1
+            report.new_bytes += size
+            if progress is not None:
+                progress(size, 1)
+    finally:
+        if report.new_segments:
+            repo.reindex()
     if report.conflicts:
         exc = RemoteConflictError(
             f"{len(report.conflicts)} local segment(s) differ from the bucket and were kept: "
@@ -385,6 +399,24 @@ def download(
         exc.report = report  # type: ignore[attr-defined]
         raise exc
     return report
+
+
+def _in_parallel(fn: Callable[..., Any], items: list[Any]) -> Iterator[tuple[Any, Any]]:
+    """``(item, result or exception)`` as each call of ``fn(*item)`` finishes, a few at a time:
+    requests to object storage are latency-bound, so several in flight multiply throughput. A
+    failure stops new calls from starting (the ones in flight finish)."""
+    workers = max(1, int(os.environ.get("AIM_S3_CONCURRENCY", "8")))
+    if not items:
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="aim-s3") as pool:
+        futures = {pool.submit(fn, *item): item for item in items}
+        try:
+            for fut in as_completed(futures):
+                exc = fut.exception()
+                yield futures[fut], exc if exc is not None else fut.result()
+        finally:
+            for fut in futures:
+                fut.cancel()
 
 
 def _valid(run_hash: str, name: str) -> bool:
