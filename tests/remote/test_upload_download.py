@@ -262,3 +262,32 @@ def test_follow_keeps_shipping_newly_sealed_segments(tmp_path, s3_server, s3_env
     follow_upload(Repo(src), S3Store(bucket, endpoint_url=s3_server), interval=0.1,
                   on_round=on_round, rounds=3)
     assert [r.new_segments for r in reports] == [1, 2, 0]
+
+
+def test_dry_run_sends_nothing_and_says_what_it_would_ship(tmp_path, proxy, s3_env, bucket):
+    src = tmp_path / "src"
+    make_repo(src, runs=2)
+    proc = cli("runs", "upload", bucket, "--dry-run", "--endpoint-url", proxy.url, "--repo", str(src),
+               env=s3_env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("would upload 2 new segments")
+    assert proxy.counts["PUT"] == 0 and proxy.counts["POST"] == 0
+    buckets = s3_client(f"http://{proxy.target}").list_buckets()["Buckets"]
+    assert bucket not in {b["Name"] for b in buckets}  # not even created
+
+
+def test_async_repo_uploads_and_downloads(tmp_path, s3_server, s3_env, bucket):
+    import anyio
+
+    from aim import AsyncRepo
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    make_repo(src, runs=2)
+
+    async def main() -> tuple[int, int]:
+        up = await (await AsyncRepo.from_path(src)).upload(bucket, endpoint_url=s3_server)
+        down = await (await AsyncRepo.from_path(dst, init=True)).download(bucket, endpoint_url=s3_server)
+        return up.new_segments, down.new_segments
+
+    assert anyio.run(main) == (2, 2)
+    assert segments(dst) == segments(src)
