@@ -30,29 +30,46 @@ def iter_events(paths: list[Path]) -> Iterator[dict[str, Any]]:
         yield from iter_segment_events(path)
 
 
-def follow_events(
+def follow_batches(
     layout: RepoLayout, run_hash: str, follow: bool = False, poll_interval: float = 0.25
-) -> Iterator[dict[str, Any]]:
-    """A run's events in order; with ``follow``, keep waiting for new frames until the run's
-    writer is gone (it closed, crashed or was killed) and everything it wrote was read."""
+) -> Iterator[list[bytes]]:
+    """A run's stored JSON lines, exactly as stored, one list per poll (the first holds all
+    that existed); with ``follow``, keep polling until the run's writer is gone (it closed,
+    crashed or was killed) and everything it wrote was read. Only complete, checksum-verified
+    frames are ever read."""
     follower = SegmentFollower(layout.events_dir(run_hash))
     lock_file = layout.lock_file(run_hash)
+    first = True
     while True:
         lines = follower.poll()
-        for line in lines:
-            try:
-                yield decode_event(line)
-            except ValueError:  # not a JSON object: damage, as full reads count it
-                follower.damaged += 1
+        if lines or first:
+            yield lines
+        first = False
         if not follow:
             return
         if not lines:
             if not is_locked(lock_file):
-                # The writer is gone: one last poll for what it wrote before it let go.
-                for line in follower.poll():
-                    try:
-                        yield decode_event(line)
-                    except ValueError:
-                        follower.damaged += 1
+                rest = follower.poll()  # what the writer wrote before it let go
+                if rest:
+                    yield rest
                 return
             time.sleep(poll_interval)
+
+
+def follow_lines(
+    layout: RepoLayout, run_hash: str, follow: bool = False, poll_interval: float = 0.25
+) -> Iterator[bytes]:
+    """``follow_batches``, line by line."""
+    for batch in follow_batches(layout, run_hash, follow, poll_interval):
+        yield from batch
+
+
+def follow_events(
+    layout: RepoLayout, run_hash: str, follow: bool = False, poll_interval: float = 0.25
+) -> Iterator[dict[str, Any]]:
+    """``follow_lines`` decoded into events (a line that is not a JSON object is skipped)."""
+    for line in follow_lines(layout, run_hash, follow, poll_interval):
+        try:
+            yield decode_event(line)
+        except ValueError:
+            continue

@@ -51,8 +51,10 @@ def repo(tmp_path_factory):
 
 
 def _run(body: str, cwd: Path, run_hash: str) -> list:
+    # PATH: the system's tools plus this environment's `aim` command.
+    path = f"{Path(sys.executable).parent}:/usr/bin:/bin:/usr/local/bin"
     proc = subprocess.run(["bash", "-o", "pipefail", "-c", body], cwd=cwd, capture_output=True,
-                          text=True, env={"RUN": run_hash, "PATH": "/usr/bin:/bin:/usr/local/bin"})
+                          text=True, env={"RUN": run_hash, "PATH": path})
     assert proc.returncode == 0, proc.stderr
     return [orjson.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
@@ -61,6 +63,17 @@ def check_terminal_output(out, root, runs):
     assert out[0] == {"stream": "stdout", "line": "epoch done 0"}
     assert {"stream": "stderr", "line": "100%|##########|"} in out
     assert not any("50%" in o["line"] for o in out)  # replaced states are not shown
+
+
+def check_follow_loss(out, root, runs):
+    stored = [e for e in iter_events(Repo(root).layout.segment_paths(runs[0]))
+              if e["type"] == "metric" and e["name"] == "loss"]
+    assert out == [{"step": e["step"], "value": e["value"]} for e in stored] and len(out) == 21
+
+
+def check_export_csv(out, root, runs):
+    loss = Run(runs[0], repo=root, read_only=True).get_metric("loss", {"subset": "train"})
+    assert out == [{"name": "loss", "step": s, "value": v} for s, v in zip(loss.steps[:3], loss.values[:3])]
 
 
 def check_all_events(out, root, runs):
@@ -103,6 +116,8 @@ CHECKS = {
     "count-by-type": check_count_by_type,
     "last-values": check_last_values,
     "params": check_params,
+    "follow-loss": check_follow_loss,
+    "export-csv": check_export_csv,
     "terminal-output": check_terminal_output,
     "final-loss-all-runs": check_final_loss_all_runs,
 }

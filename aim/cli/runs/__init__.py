@@ -10,6 +10,8 @@ COMMANDS = {
     "ls": ("aim.cli.runs.listing", "ls"),
     "show": ("aim.cli.runs.listing", "show"),
     "logs": ("aim.cli.runs.logs", "logs"),
+    "tail": ("aim.cli.runs.stream", "tail"),
+    "export": ("aim.cli.runs.stream", "export"),
     "upload": ("aim.cli.runs.remote", "upload"),
     "download": ("aim.cli.runs.remote", "download"),
     "rm": ("aim.cli.runs.lifecycle", "rm"),

@@ -1,0 +1,96 @@
+"""``aim runs tail`` (stored lines, optionally followed) and ``aim runs export`` (tidy rows)."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import nullcontext
+
+import click
+
+from aim.cli.options import RUN_HASH, open_repo, repo_option
+
+
+def _type_matches(etype: str, wanted: tuple[str, ...]) -> bool:
+    # "param" matches param.set and param.deleted; "log" matches log.line and log.record.
+    return any(etype == w or etype.split(".", 1)[0] == w for w in wanted)
+
+
+@click.command()
+@repo_option
+@click.argument("run_hash", type=RUN_HASH)
+@click.option("-f", "--follow", is_flag=True, help="Wait for new events; exit when the run ends.")
+@click.option("--type", "types", multiple=True,
+              help="Only events of this type (metric, param, log, run, meta, tag, or a full type "
+                   "such as param.set); repeatable.")
+@click.option("--name", default=None, help="Only metric events of this name.")
+@click.option("--since", type=click.IntRange(min=0), default=None, help="Only events with seq >= SEQ.")
+@click.option("-n", "--lines", "last", type=click.IntRange(min=0), default=None,
+              help="Start with the last N matching events (default: all).")
+def tail(repo: str, run_hash: str, follow: bool, types: tuple[str, ...], name: str | None,
+         since: int | None, last: int | None) -> None:
+    """Print a run's events as JSON lines, exactly as stored (pipe them to jq).
+
+    Follows across segment rotation, resumes and tombstones; with -f it decodes only complete,
+    checksum-verified frames, and exits by itself when the run's writer is gone.
+    """
+    import orjson
+
+    from aim.errors import RunNotFoundError
+    from aim.sdk.log import follow_batches
+
+    r = open_repo(repo)
+    if not r.has_run(run_hash):
+        raise RunNotFoundError(f"no run {run_hash} in {r.path}")
+    def keep(line: bytes) -> bool:
+        if not (types or name or since is not None):
+            return True
+        try:
+            e = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return False
+        if not isinstance(e, dict):
+            return False
+        if types and not _type_matches(str(e.get("type")), types):
+            return False
+        if name is not None and (e.get("type") != "metric" or e.get("name") != name):
+            return False
+        return since is None or (isinstance(e.get("seq"), int) and e["seq"] >= since)
+
+    out = sys.stdout.buffer
+    for i, batch in enumerate(follow_batches(r.layout, run_hash, follow=follow)):
+        lines = [line for line in batch if keep(line)]
+        if i == 0 and last is not None:
+            lines = lines[-last:] if last else []
+        if lines:
+            out.write(b"".join(line + b"\n" for line in lines))
+            out.flush()
+
+
+@click.command()
+@repo_option
+@click.argument("run_hashes", nargs=-1, required=True, type=RUN_HASH)
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write here instead of standard output.")
+@click.option("--params", "what_params", is_flag=True,
+              help="Export the runs' params (one row per leaf: run, key, value) instead of metrics.")
+def export(repo: str, run_hashes: tuple[str, ...], fmt: str, output: str | None, what_params: bool) -> None:
+    """Export metrics as tidy rows (run, name, context, step, epoch, value, time), or params.
+
+    Streams: memory does not grow with a run's length. Consecutive events of one sequence at
+    the same step collapse to the last, as read-back shows them.
+    """
+    from aim.errors import RunNotFoundError
+    from aim.sdk import export as exporter
+
+    r = open_repo(repo)
+    for h in run_hashes:
+        if not r.has_run(h):
+            raise RunNotFoundError(f"no run {h} in {r.path}")
+    target = open(output, "w", newline="", encoding="utf-8") if output else nullcontext(sys.stdout)  # noqa: SIM115
+    with target as stream:
+        if what_params:
+            exporter.write_params(r, list(run_hashes), stream, fmt)
+        else:
+            exporter.write_metrics(r, list(run_hashes), stream, fmt)
+        stream.flush()

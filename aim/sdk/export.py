@@ -1,0 +1,100 @@
+"""Export metrics and params as tidy rows (CSV or JSON lines), streaming.
+
+Metrics: one row per point: ``run, name, context, step, epoch, value, time``. Events are read
+in log order, segment by segment; memory holds one pending row per sequence (consecutive
+events of one sequence at the same step collapse to the last, as read-back shows them), never
+the run. Params: one row per leaf: ``run, key, value`` (the key a dotted path, the value JSON).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from typing import Any, TextIO
+
+import orjson
+
+from aim.core import events as ev
+from aim.sdk import indexer
+from aim.sdk.log import iter_events
+from aim.sdk.repo import Repo
+
+METRIC_COLUMNS = ("run", "name", "context", "step", "epoch", "value", "time")
+PARAM_COLUMNS = ("run", "key", "value")
+
+
+class _Rows:
+    def __init__(self, stream: TextIO, fmt: str, columns: tuple[str, ...]) -> None:
+        self.stream, self.fmt, self.columns = stream, fmt, columns
+        if fmt == "csv":
+            self.csv = csv.writer(stream, lineterminator="\n")
+            self.csv.writerow(columns)
+
+    def write(self, row: tuple[Any, ...]) -> None:
+        if self.fmt == "csv":
+            self.csv.writerow(["" if v is None else v for v in row])
+        else:
+            obj = dict(zip(self.columns, row))
+            value = obj.get("value")
+            if isinstance(value, float) and not math.isfinite(value):
+                obj["value"] = "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+            self.stream.write(orjson.dumps(obj).decode() + "\n")
+
+
+def write_metrics(repo: Repo, run_hashes: list[str], stream: TextIO, fmt: str) -> int:
+    """Write every metric point of the runs; return the number of rows."""
+    out = _Rows(stream, fmt, METRIC_COLUMNS)
+    rows = 0
+    for h in run_hashes:
+        pending: dict[tuple[str, bytes], tuple[Any, ...]] = {}
+        for e in iter_events(repo.layout.segment_paths(h)):
+            if e.get("type") != ev.METRIC:
+                continue
+            context = e.get("context") or {}
+            ctx = orjson.dumps(context, option=orjson.OPT_SORT_KEYS)
+            key = (e.get("name"), ctx)
+            row = (h, e.get("name"), ctx.decode() if fmt == "csv" else context, e.get("step"),
+                   e.get("epoch"), e.get("value"), e.get("ts"))
+            held = pending.get(key)
+            if held is not None and held[3] != row[3]:
+                out.write(held)
+                rows += 1
+            pending[key] = row
+        for row in pending.values():
+            out.write(row)
+            rows += 1
+    return rows
+
+
+def write_params(repo: Repo, run_hashes: list[str], stream: TextIO, fmt: str) -> int:
+    """Write every param leaf of the runs (their current values); return the number of rows."""
+    out = _Rows(stream, fmt, PARAM_COLUMNS)
+    rows = 0
+    for h in run_hashes:
+        summary = indexer.replay_run(repo.layout, h)[0]
+        for path, value in _leaves(summary.params, ()):
+            value = _jsonable(value)
+            out.write((h, ".".join(path), orjson.dumps(value).decode() if fmt == "csv" else value))
+            rows += 1
+    return rows
+
+
+def _leaves(tree: dict[str, Any], prefix: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
+    out: list[tuple[tuple[str, ...], Any]] = []
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out.extend(_leaves(value, (*prefix, key)))
+        else:
+            out.append(((*prefix, key), value))
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    # Non-finite floats as the format stores them (orjson would write null).
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,118 @@
+"""Format conformance: hand-written segments (valid, torn, zero-filled and garbage tails,
+damage in the middle, unknown event types, future fields) read by every reader we ship: the
+library's full reader and replay, the live follower behind `aim runs tail`, and `aim runs tail`
+itself. Each case states what a conforming reader must return (docs/format.md, "Rules for
+readers")."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+import zstandard
+
+from aim.core.projection import replay
+from aim.sdk.log import iter_events
+from aim.storage.layout import RepoLayout, resolve_aim_dir
+from aim.storage.segment_follower import SegmentFollower
+from aim.storage.segment_reader import scan_segment
+
+H = "c0ffee" * 4
+
+
+def frame(*events: dict) -> bytes:
+    lines = b"".join(orjson.dumps(e) + b"\n" for e in events)
+    return zstandard.ZstdCompressor(write_checksum=True).compress(lines)
+
+
+E0 = {"seq": 0, "ts": 1.0, "type": "run.started", "hash": H, "experiment": "conf", "name": None}
+E1 = {"seq": 1, "ts": 1.5, "type": "param.set", "path": ["lr"], "value": 0.1}
+E2 = {"seq": 2, "ts": 2.0, "type": "metric", "name": "loss", "context": {}, "step": 0, "value": 1.0}
+E3 = {"seq": 3, "ts": 2.5, "type": "metric", "name": "loss", "context": {}, "step": 1, "value": 0.5}
+FUTURE = {"seq": 4, "ts": 3.0, "type": "artifact.added", "uri": "s3://x/y", "sha256": "ab"}
+EXTRA = {"seq": 5, "ts": 3.5, "type": "metric", "name": "loss", "context": {}, "step": 2,
+         "value": 0.25, "unit": "nats", "x-vendor": {"any": ["thing"]}}
+
+GOOD = frame(E0, E1) + frame(E2, E3)
+
+
+def broken(kind: str) -> bytes:
+    good2 = frame(E2, E3)
+    bad = bytearray(good2)
+    bad[len(bad) // 2] ^= 0xFF
+    return {
+        "torn": frame(E0, E1) + good2[: len(good2) - 7],
+        "zeros": frame(E0, E1) + b"\0" * 4096,
+        "garbage": frame(E0, E1) + os.urandom(1000).replace(b"\x28\xb5\x2f\xfd", b"xxxx"),
+        "damaged-middle": frame(E0, E1) + bytes(bad) + frame(FUTURE),
+    }[kind]
+
+
+# (case, segment bytes, events a reader must return, does the scan report a torn tail, damage)
+CASES = [
+    ("valid", GOOD, [E0, E1, E2, E3], False, False),
+    ("torn", None, [E0, E1], True, False),
+    ("zeros", None, [E0, E1], True, False),
+    ("garbage", None, [E0, E1], True, False),
+    ("damaged-middle", None, [E0, E1, FUTURE], False, True),
+    ("unknown-type-and-future-fields", frame(E0, E1) + frame(E2, E3, FUTURE, EXTRA),
+     [E0, E1, E2, E3, FUTURE, EXTRA], False, False),
+]
+
+
+def _repo(tmp_path: Path, data: bytes) -> tuple[RepoLayout, Path]:
+    layout = RepoLayout(resolve_aim_dir(tmp_path))
+    layout.init()
+    events = layout.events_dir(H)
+    events.mkdir(parents=True)
+    (layout.run_dir(H) / "LOCK").touch()
+    path = events / "00000000.jsonl.zst"
+    path.write_bytes(data)
+    return layout, path
+
+
+@pytest.mark.parametrize("case,data,expected,torn,damaged", CASES, ids=[c[0] for c in CASES])
+def test_every_reader_returns_exactly_the_valid_frames(tmp_path, case, data, expected, torn, damaged):
+    data = data if data is not None else broken(case)
+    layout, path = _repo(tmp_path, data)
+    # The full reader.
+    assert list(iter_events([path])) == expected
+    scan = scan_segment(path)
+    assert bool(scan.torn_tail) == torn and bool(scan.damaged) == damaged
+    # The live follower (aim runs tail -f): the same events, never half a frame.
+    follower = SegmentFollower(layout.events_dir(H))
+    assert [orjson.loads(line) for line in follower.poll()] == expected
+    assert follower.poll() == []
+    # aim runs tail prints the stored lines exactly.
+    proc = subprocess.run([sys.executable, "-m", "aim", "runs", "tail", H, "--repo", str(tmp_path)],
+                          capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"".join(orjson.dumps(e) + b"\n" for e in expected)
+
+
+def test_replay_ignores_unknown_types_and_fields():
+    summary = replay(H, [E0, E1, E2, E3, FUTURE, EXTRA])
+    plain = replay(H, [E0, E1, E2, E3, {**EXTRA, "unit": None, "x-vendor": None}])
+    assert summary.params == {"lr": 0.1} and summary.experiment == "conf"
+    assert summary.last_seq == 5
+    assert summary.sequences == plain.sequences
+
+
+def test_the_follower_waits_for_a_frame_being_written(tmp_path):
+    layout, path = _repo(tmp_path, frame(E0, E1))
+    follower = SegmentFollower(layout.events_dir(H))
+    assert len(follower.poll()) == 2
+    second = frame(E2, E3)
+    with open(path, "ab") as f:
+        f.write(second[:10])  # a writer mid-frame
+        f.flush()
+        assert follower.poll() == []
+        f.write(second[10:])
+    assert [orjson.loads(line) for line in follower.poll()] == [E2, E3]
+    # Rotation: a new segment is picked up, in number order.
+    (layout.events_dir(H) / "00000001.jsonl.zst").write_bytes(frame(FUTURE))
+    assert [orjson.loads(line) for line in follower.poll()] == [FUTURE]
