@@ -57,6 +57,11 @@ Measurements and targets:
     ``--rss-events`` events and close. Peak RSS growth over the baseline (the larger of a
     psutil poll every 5 ms and ``ru_maxrss``), plus events/s.
     Target: growth < 100 MiB for 10M events.
+``export_rss``
+    ``aim runs export HASH --output FILE`` (CSV) of a run of ``--rss-events`` metric events (the
+    run ``peak_rss`` made, or one made the same way), timed as a whole subprocess; its peak RSS
+    (``VmHWM``, polled every 10 ms), rows/s. Target: peak RSS < 200 MiB for 10M events (memory
+    must not grow with the run's length).
 ``run_create_close``
     ``Run(repo=...)`` + ``run["hparams"] = {10 hparams}`` + ``close()``, timed per run
     (after a few warm-up runs); mean and p95 ms. Target: mean < 5 ms.
@@ -112,7 +117,7 @@ from typing import Any
 
 ALL = (
     "raw_floor", "track_throughput", "async_track_throughput", "capture_overhead", "s3_transfer",
-    "bytes_per_event", "peak_rss",
+    "bytes_per_event", "peak_rss", "export_rss",
     "run_create_close",
     "runs_ls", "ls_imports", "delete_runs_cli", "prune_runs", "copy_runs", "delete_cost_vs_size",
 )
@@ -443,6 +448,43 @@ def bench_rss(args: argparse.Namespace, tmp: Path) -> None:
     # The target is stated for 10M events; memory should not grow with N, so it applies as is.
     emit({"bench": "peak_rss", **rec, "target_growth_mib_max": TARGET_RSS_MIB,
           "ok": rec["peak_rss_growth_mib"] < TARGET_RSS_MIB})
+
+
+def bench_export(args: argparse.Namespace, tmp: Path) -> None:
+    n = args.rss_events
+    repo = tmp / "rss"
+    runs = sorted((repo / ".aim" / "runs").glob("*")) if repo.exists() else []
+    if not runs:
+        log(f"export_rss: tracking {n:,} events in a subprocess first")
+        subprocess.run([sys.executable, os.path.abspath(__file__), "--rss-child", str(n), "--child-repo",
+                        str(repo)], stdout=subprocess.PIPE, check=True)
+        runs = sorted((repo / ".aim" / "runs").glob("*"))
+    run_hash = runs[0].name
+    out = tmp / "export.csv"
+    log(f"export_rss: exporting {n:,} events")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([*aim_command(), "runs", "export", run_hash, "--output", str(out),
+                             "--repo", str(repo)])
+    peak_kib = 0
+    status = Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak_kib = max(peak_kib, int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.01)
+    secs = time.perf_counter() - t0
+    if proc.returncode != 0:
+        emit({"bench": "export_rss", "error": f"export exited {proc.returncode}"})
+        return
+    with open(out, "rb") as f:
+        rows = sum(1 for _ in f) - 1
+    peak = peak_kib / 1024
+    emit({"bench": "export_rss", "events": n, "rows": rows, "seconds": r(secs),
+          "rows_per_s": round(rows / secs), "peak_rss_mib": r(peak), "target_mib_max": 200.0,
+          "ok": peak < 200.0 and rows >= n})  # (plus a few system-metric rows)
 
 
 # --- 5: run create + params + close ------------------------------------------------------------
@@ -788,6 +830,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_s3(args, tmp)
         if "peak_rss" in only:
             bench_rss(args, tmp)
+        if "export_rss" in only:
+            bench_export(args, tmp)
         if "run_create_close" in only:
             bench_create_close(args, tmp)
         if only & {"runs_ls", "ls_imports"}:
