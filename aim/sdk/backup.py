@@ -104,6 +104,12 @@ class DownloadReport:
         return asdict(self)
 
 
+def open_store(bucket: str, endpoint_url: str | None = None, legacy_checksums: bool | None = None,
+               client: Any = None) -> S3Store:
+    """The bucket as a store (boto3 is imported here; ``MissingExtraError`` without it)."""
+    return S3Store(bucket, endpoint_url=endpoint_url, client=client, legacy_checksums=legacy_checksums)
+
+
 # --- local side ---------------------------------------------------------------------------------
 def sealed_segments(repo: Repo, run_hashes: Iterable[str] | None = None) -> tuple[list[LocalSegment], int]:
     """Every sealed segment of the repository (or of ``run_hashes``), and how many were left

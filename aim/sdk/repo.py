@@ -237,11 +237,9 @@ class Repo:
         """Ship every sealed segment not yet in ``bucket`` (created when missing), then a
         snapshot manifest; returns an ``UploadReport``. Needs the ``s3`` extra (boto3);
         credentials come from boto3's standard chain. See docs/remote.md."""
-        from aim.remote.s3 import S3Store
         from aim.sdk import backup
 
-        store = S3Store(bucket, endpoint_url=endpoint_url, client=client,
-                        legacy_checksums=legacy_checksums)
+        store = backup.open_store(bucket, endpoint_url, legacy_checksums, client)
         return backup.upload(self, store, prefix, runs, dry_run=dry_run)
 
     def download(
@@ -258,11 +256,9 @@ class Repo:
         """Fetch the segments of ``bucket`` (or of one ``snapshot``) missing here, verify each
         SHA-256, never overwrite a local segment, then rebuild the index; returns a
         ``DownloadReport``."""
-        from aim.remote.s3 import S3Store
         from aim.sdk import backup
 
-        store = S3Store(bucket, endpoint_url=endpoint_url, client=client,
-                        legacy_checksums=legacy_checksums)
+        store = backup.open_store(bucket, endpoint_url, legacy_checksums, client)
         return backup.download(self, store, prefix, snapshot, runs)
 
     def available_sequences(self) -> list[tuple[str, dict[str, Any]]]:

@@ -59,9 +59,9 @@ class _Bar:
 
 
 def _store(bucket: str, endpoint_url: str | None, legacy: bool | None) -> Any:
-    from aim.remote.s3 import S3Store
+    from aim.sdk.backup import open_store
 
-    return S3Store(bucket, endpoint_url=endpoint_url, legacy_checksums=legacy or None)
+    return open_store(bucket, endpoint_url, legacy or None)
 
 
 @click.command()
