@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from time import time_ns as _time_ns
 from typing import Any
 
 import anyio
@@ -113,7 +114,15 @@ class AsyncRun(RunBase):
         context: Mapping[str, Any] | None = None,
     ) -> None:
         """Record a metric value (or a dict of them); see ``Run.track``."""
-        RunBase.track(self, value, name, step, epoch, context=context)
+        # RunBase.track's body, inlined: a call level costs ~0.2 us, a sixth of the whole call.
+        ts = _time_ns() // 1_000_000 / 1000
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._state_track(value, name, step, epoch, context, ts):
+                self._buffer_full()
+        finally:
+            lock.release()
         if self._room_needed:
             await self._wait_for_room()
         self._since_yield += 1
