@@ -38,8 +38,11 @@ from aim.core.projection import (
 )
 from aim.errors import MetricValueError, RunClosedError
 
+DROPPING = "dropping"  # running, but the buffer is full and writes fail: new events are dropped
+
 TRANSITIONS: dict[str, frozenset[str]] = {
     ev.STATUS_RUNNING: ev.END_STATUSES,
+    DROPPING: ev.END_STATUSES,
     ev.STATUS_FINISHED: frozenset(),
     ev.STATUS_FAILED: frozenset(),
     ev.STATUS_TERMINATED: frozenset(),
@@ -79,6 +82,7 @@ class RunState:
         self.sequences = summary.sequences
         self.status = ev.STATUS_RUNNING
         self.closed_reason = "run is closed; reopen it with Run(run_hash=...) to write more"
+        self.dropped = 0  # events refused while DROPPING
         self.pending: list[dict[str, Any]] = []
         # Encoded batches waiting for the writer, oldest first: (JSON lines, last seq, count).
         self.ready: deque[tuple[bytes, int, int]] = deque()
@@ -102,6 +106,25 @@ class RunState:
         """True while the writer session accepts events."""
         return self.status == ev.STATUS_RUNNING
 
+    def _not_running(self, count: int = 1) -> bool:
+        # Off the hot path: a closed or frozen session refuses; a dropping one counts.
+        if self.status == DROPPING:
+            self.dropped += count
+            return False
+        raise RunClosedError(self.closed_reason)
+
+    def start_dropping(self) -> None:
+        """The buffer is full and the writer keeps failing (a full disk): drop new events,
+        counted in ``dropped``, instead of stalling the training loop. Nothing already
+        buffered is dropped, and ``seq`` and steps stay contiguous."""
+        if self.status == ev.STATUS_RUNNING:
+            self.status = DROPPING
+
+    def stop_dropping(self) -> None:
+        """Writes succeed again and there is room: accept events again."""
+        if self.status == DROPPING:
+            self.status = ev.STATUS_RUNNING
+
     def track(
         self,
         value: Any,
@@ -121,7 +144,7 @@ class RunState:
         # value, str name, int or no step, the same context as this name's last call) takes
         # the first branch of each test; everything else goes to a helper.
         if self.status != ev.STATUS_RUNNING:
-            raise RunClosedError(self.closed_reason)
+            return self._not_running()
         if type(value) is float:
             if value - value:  # only NaN and ±inf are not equal to themselves minus themselves
                 value = nonfinite_to_str(value)
@@ -164,7 +187,7 @@ class RunState:
     ) -> bool:
         """``track({"loss": l, "acc": a}, ...)``: all of them, or (on a bad entry) none."""
         if self.status != ev.STATUS_RUNNING:
-            raise RunClosedError(self.closed_reason)
+            return self._not_running(len(values))
         if name is not None:
             raise MetricValueError("track(dict, ...) takes its names from the dict; drop name=")
         # Validate everything first: one bad entry records none of them. (track() converts
@@ -225,7 +248,7 @@ class RunState:
         """Append a non-metric event and fold it into the summary; True when the shell must act
         (as for ``track``)."""
         if self.status != ev.STATUS_RUNNING:
-            raise RunClosedError(self.closed_reason)
+            return self._not_running()
         return self._append(etype, ts, payload) >= self.wake_at
 
     def _append(self, etype: str, ts: float, payload: dict[str, Any] | None) -> int:

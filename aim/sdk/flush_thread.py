@@ -51,7 +51,9 @@ class BatchWriter:
         except OSError as exc:
             self.unwritten, self.unwritten_seq = data, upto
             self.error = exc
-            self.warn(f"cannot write run events ({exc}); they are kept in memory and retried")
+            self.warn(f"cannot write run events ({exc}); they are kept in memory and retried; "
+                      "once the buffer is full, new events are dropped (and counted) until a "
+                      "write succeeds")
             return -1
         self.unwritten = b""
         self.error = None
@@ -97,6 +99,11 @@ class FlushThread(threading.Thread):
         """The last write error, cleared by a successful write."""
         return self.out.error
 
+    @property
+    def failing(self) -> bool:
+        """True while the last write attempt failed (a full disk, a read-only filesystem)."""
+        return self.out.error is not None
+
     # --- called by the run, under ``cond`` -------------------------------------------------
     def request_stop(self) -> None:
         """Ask the thread to write what is pending and exit (caller holds ``cond``)."""
@@ -132,6 +139,8 @@ class FlushThread(threading.Thread):
             with cond:
                 if upto >= 0:
                     self.written_seq = upto
+                    if not state.full:
+                        state.stop_dropping()  # writes succeed again: accept new events
                     cond.notify_all()  # barrier waiters
                 while True:
                     now = time.monotonic()
@@ -147,7 +156,10 @@ class FlushThread(threading.Thread):
                 # One frame holds at most a batch: under a producer that never pauses, frames
                 # keep coming every batch instead of once per full buffer, which is what keeps
                 # the SIGKILL loss near the flush interval.
-                item = state.take_for_writer()
+                # While a failed write waits for its retry, nothing more is taken: the events
+                # stay counted in the buffer, so its bound holds (and, full, trackers drop
+                # instead of stalling) rather than growing the retry data without limit.
+                item = None if self.out.unwritten else state.take_for_writer()
                 self.attempts += 1
                 attempt = self.attempts
                 self._flush_requested = False

@@ -17,7 +17,7 @@ from aim.core.encoding import context_key, json_like
 from aim.core.flush_policy import FlushPolicy
 from aim.core.params import as_path, get_path, leaf_keys
 from aim.core.projection import RunSummary, SeqKey
-from aim.core.run_state import RunState
+from aim.core.run_state import DROPPING, RunState
 from aim.errors import RunClosedError, RunNotFoundError
 from aim.sdk import capture, exit_hooks, indexer
 from aim.sdk.flush_thread import FlushThread
@@ -30,6 +30,7 @@ from aim.storage.segment_writer import SegmentWriter
 
 _time_ns = time.time_ns
 DEFAULT_SYSTEM_TRACKING_INTERVAL = 10.0  # seconds, as in Aim
+_ACCEPTING = frozenset({ev.STATUS_RUNNING, DROPPING})  # capture records (dropping counts them)
 
 
 def _now() -> float:
@@ -363,7 +364,7 @@ class RunBase:
         ts = _now()
         with self._lock:
             state = self._state
-            if not state.open:
+            if state.status not in _ACCEPTING:
                 return
             signalled = False
             for name, context, value in samples:
@@ -377,7 +378,7 @@ class RunBase:
         if partial:
             payload["partial"] = True
         with self._lock:
-            if self._state.open and self._state.record(ev.LOG_LINE, _now(), payload):
+            if self._state.status in _ACCEPTING and self._state.record(ev.LOG_LINE, _now(), payload):
                 self._wake_writer()
 
     # --- log records ---------------------------------------------------------------------------
@@ -423,9 +424,16 @@ class RunBase:
         exit_hooks.register(self)
 
     def _wait_for_room_locked(self) -> None:
-        """With the lock held: wait while the buffer is full and the flusher can still drain it."""
+        """With the lock held: wait while the buffer is full and the flusher can still drain it.
+
+        When its writes are failing (a full disk), waiting could last forever and stall the
+        training loop: new events are dropped and counted instead, until a write succeeds.
+        """
         flusher = self._flusher
         while self._state.full and flusher is not None and flusher.is_alive():
+            if flusher.failing:
+                self._state.start_dropping()
+                return
             self._cond.wait(0.5)
 
     def _flush_blocking(self, timeout: float | None = None) -> None:
@@ -454,6 +462,9 @@ class RunBase:
                 flusher.request_stop()
             flusher.join()
             error = flusher.error
+        if self._state.dropped:
+            error = OSError(f"{self._state.dropped} events dropped while writes were failing"
+                            + (f" ({error})" if error else ""))
         self._seal(error)
 
     def _close_at_exit(self, status: str) -> None:
