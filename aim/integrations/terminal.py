@@ -20,6 +20,7 @@ from __future__ import annotations
 import codecs
 import logging
 import os
+import select
 import sys
 import threading
 import time
@@ -199,15 +200,20 @@ class _Pump(threading.Thread):
 
     def run(self) -> None:
         read_fd, saved = self._read_fd, self._saved
+        # Wait for data first, mark busy, then read: so "nothing in the pipe and not busy"
+        # (idle(), for settle()) never holds while read bytes are still being processed.
+        poller = select.poll()
+        poller.register(read_fd, select.POLLIN | select.POLLHUP | select.POLLERR)
         try:
             while True:
+                poller.poll()
+                self._busy = True
                 try:
                     data = os.read(read_fd, 65536)
                 except OSError:  # a pseudo-terminal whose other end is gone reads as EIO
                     data = b""
                 if not data:
                     break
-                self._busy = True
                 _write_all(saved, data)  # the terminal first: it must never wait on us
                 self._record(self._assembler.feed(self._decoder.decode(data), time.time()))
                 self._busy = False
