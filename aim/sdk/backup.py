@@ -124,16 +124,21 @@ def sealed_segments(repo: Repo, run_hashes: Iterable[str] | None = None) -> tupl
     out: list[LocalSegment] = []
     unsealed = 0
     for h in hashes:
-        numbers = layout.segment_numbers(h)
-        if not numbers:
+        try:
+            numbers = layout.segment_numbers(h)
+            if not numbers:
+                continue
+            last = layout.events_dir(h) / segment_name(numbers[-1])
+            live = is_locked(layout.lock_file(h))
+            if live or (not _ends_on_frame(last) and not _repair(repo, h)):
+                numbers, unsealed = numbers[:-1], unsealed + 1
+            found = []
+            for n in numbers:
+                path = layout.events_dir(h) / segment_name(n)
+                found.append(LocalSegment(h, segment_name(n), path, path.stat().st_size))
+        except FileNotFoundError:  # pruned or moved away meanwhile: nothing to ship
             continue
-        last = layout.events_dir(h) / segment_name(numbers[-1])
-        live = is_locked(layout.lock_file(h))
-        if live or (not _ends_on_frame(last) and not _repair(repo, h)):
-            numbers, unsealed = numbers[:-1], unsealed + 1
-        for n in numbers:
-            path = layout.events_dir(h) / segment_name(n)
-            out.append(LocalSegment(h, segment_name(n), path, path.stat().st_size))
+        out.extend(found)
     return out, unsealed
 
 
@@ -237,8 +242,12 @@ def upload(
         on_plan(report.new_bytes, report.new_segments)
     if dry_run:
         return report
-    def ship(key: str, seg: LocalSegment) -> bool:
-        return store.put_immutable(key, seg.read(), seg.sha256)
+    def ship(key: str, seg: LocalSegment) -> bool | None:
+        try:
+            data = seg.read()
+        except FileNotFoundError:  # pruned or moved away since the plan: nothing to ship
+            return None
+        return store.put_immutable(key, data, seg.sha256)
 
     try:
         shipped = 0
@@ -247,6 +256,8 @@ def upload(
                 report.conflicts.append(str(outcome))
             elif isinstance(outcome, BaseException):
                 raise outcome
+            elif outcome is None:
+                report.segments -= 1
             else:
                 shipped += 1 if outcome else 0
                 report.already_there += 0 if outcome else 1
@@ -255,7 +266,7 @@ def upload(
                 progress(seg.size, 1)
         report.new_segments = shipped
         if shipped:
-            report.snapshot = _write_manifest(store, prefix, local)
+            report.snapshot = _write_manifest(store, prefix, [seg for seg in local if _exists(seg)])
     finally:
         cache.save()
     if report.conflicts:
@@ -267,6 +278,14 @@ def upload(
         exc.report = report  # type: ignore[attr-defined]
         raise exc
     return report
+
+
+def _exists(seg: LocalSegment) -> bool:
+    """Still there (its SHA-256 known, or readable now): a pruned run leaves the manifest."""
+    try:
+        return bool(seg.sha256)
+    except FileNotFoundError:
+        return False
 
 
 def _write_manifest(store: S3Store, prefix: str, local: list[LocalSegment]) -> str:

@@ -147,8 +147,12 @@ def heal(layout: RepoLayout, index: Index, *, full: bool = False) -> int:
     died (lock free, still "running"): those are stored as "crashed", an index-only status
     that readers derive anyway, and re-read again only when their log changes size.
     """
-    on_disk = run_hashes_on_disk(layout)
+    # The index first, then the directory: a run missing from a listing taken after the index
+    # was read is really gone. The other order let a heal with a stale listing drop the row of
+    # a run created and closed meanwhile (found by tools/loadtest.py: a finished run missing
+    # from `ls` until the next heal).
     known = {} if full else index.indexed()
+    on_disk = run_hashes_on_disk(layout)
     changed = 0
     for h in on_disk:
         state = known.get(h)
