@@ -22,6 +22,7 @@ _SPLIT = b'}\n{"seq":'
 _NONFINITE_TO_STR = {math.inf: "Infinity", -math.inf: "-Infinity"}
 _STR_TO_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+MAX_PARAM_DEPTH = 200  # below orjson's own limit (254) and Python's recursion limit
 
 
 def nonfinite_to_str(value: float) -> str:
@@ -87,6 +88,12 @@ def json_like(value: Any, path: tuple[str, ...]) -> tuple[Any, list[list[str]]]:
     def walk(v: Any, here: list[str]) -> Any:
         if v is None or isinstance(v, (bool, str)):
             return v
+        if len(here) + len(path) > MAX_PARAM_DEPTH:
+            # orjson refuses deeper values, and Python's recursion would fail first anyway:
+            # say so here, naming where, instead of a RecursionError from deep inside.
+            raise ParamTypeError(
+                f"param {_show(path, here[:8])}...: nested deeper than {MAX_PARAM_DEPTH} levels"
+            )
         if isinstance(v, int):
             if not _INT64_MIN <= v <= _INT64_MAX:
                 raise ParamTypeError(f"param {_show(path, here)}: integer {v} does not fit in 64 bits")

@@ -7,6 +7,7 @@ logs, and both become rows through ``summary_rows`` so they cannot disagree.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -120,7 +121,16 @@ def run_hashes_on_disk(layout: RepoLayout) -> list[str]:
 
 
 def open_index(layout: RepoLayout) -> Index:
-    """Open the index, dropping and recreating it when it is corrupt; heal it."""
+    """Open the index, dropping and recreating it when it is corrupt; heal it.
+
+    On a repository that cannot be written (a read-only mount, a backup someone else owns) the
+    index is built in memory from the logs instead: reading works, and nothing is deleted in
+    the belief that an unwritable index is a corrupt one.
+    """
+    if not _writable(layout.index_dir if layout.index_dir.exists() else layout.root):
+        index = Index(Path(":memory:"))
+        heal(layout, index, full=True)
+        return index
     layout.index_dir.mkdir(exist_ok=True)
     try:
         index = Index(layout.index_db)
@@ -137,6 +147,15 @@ def open_index(layout: RepoLayout) -> Index:
         index = Index(layout.index_db)
         heal(layout, index, full=True)
     return index
+
+
+def _writable(path: Path) -> bool:
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return False
+    except OSError:
+        return True  # let the normal path report what is wrong
+    return os.access(path, os.W_OK)
 
 
 def heal(layout: RepoLayout, index: Index, *, full: bool = False) -> int:
