@@ -422,7 +422,10 @@ def check_resume(repo: Path, run_hash: str, facts: KillFacts) -> ResumeFacts:
     expect(len(before.events) - 1 == facts.last_seq, "the log changed between the checks")
     torn = {s.path: s for s in before.scans if s.torn_tail}
     try:
-        run = Run(run_hash=run_hash, repo=repo, flush_interval=0.05)
+        # Capture off: this check counts the events of its own session exactly, and a system
+        # sample (on by default, the first after at most 1 s) would be one more.
+        run = Run(run_hash=run_hash, repo=repo, flush_interval=0.05, system_tracking_interval=None,
+                  capture_terminal_logs=False)
     except Exception as exc:
         raise CrashCheckFailure(f"Run(run_hash=...) failed on a killed run: {exc!r}") from exc
     repaired = removed = 0
