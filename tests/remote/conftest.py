@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,6 +67,7 @@ class FaultProxy:
         self.faults: dict[int, str] = {}
         self.fault_methods = {"PUT", "POST"}
         self.injected: list[str] = []
+        self.delay = 0.0  # seconds added before forwarding each request
         self._n = 0
         self._lock = threading.Lock()
         proxy = self
@@ -98,6 +100,8 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(msg)
                     return
+                if proxy.delay:
+                    time.sleep(proxy.delay)
                 conn = http.client.HTTPConnection(proxy.target, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 headers["Host"] = proxy.target
