@@ -68,6 +68,7 @@ class FaultProxy:
         self.fault_methods = {"PUT", "POST"}
         self.injected: list[str] = []
         self.delay = 0.0  # seconds added before forwarding each request
+        self.inflight = 0  # requests being forwarded right now
         self._n = 0
         self._lock = threading.Lock()
         proxy = self
@@ -83,12 +84,16 @@ class FaultProxy:
                 body = self.rfile.read(length) if length else b""
                 with proxy._lock:
                     proxy.counts[self.command] += 1
+                    proxy.inflight += 1
                     fault = None
                     if self.command in proxy.fault_methods:
                         proxy._n += 1
                         fault = proxy.faults.get(proxy._n)
                     if fault:
                         proxy.injected.append(f"{fault} {self.command} {self.path}")
+                if fault:
+                    with proxy._lock:
+                        proxy.inflight -= 1
                 if fault == "drop":
                     self.close_connection = True
                     self.connection.shutdown(2)
@@ -100,6 +105,13 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(msg)
                     return
+                try:
+                    self._forward(body)
+                finally:
+                    with proxy._lock:
+                        proxy.inflight -= 1
+
+            def _forward(self, body: bytes) -> None:
                 if proxy.delay:
                     time.sleep(proxy.delay)
                 conn = http.client.HTTPConnection(proxy.target, timeout=30)
@@ -127,6 +139,13 @@ class FaultProxy:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Until no request is being forwarded (a killed client's last ones still land)."""
+        time.sleep(0.2)  # connections accepted just before: let their handlers start
+        deadline = time.monotonic() + timeout
+        while self.inflight and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def close(self) -> None:
         self.server.shutdown()

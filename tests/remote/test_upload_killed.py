@@ -34,6 +34,7 @@ def test_killed_uploads_leave_only_whole_objects_and_the_next_one_completes(tmp_
         time.sleep(rng.uniform(0.0, 0.3))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        proxy.wait_idle()  # requests the killed client had sent still reach the server
     client = s3_client(f"http://{proxy.target}")
 
     def bucket_state():
