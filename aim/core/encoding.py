@@ -18,6 +18,7 @@ from aim.errors import MetricValueError, ParamTypeError
 
 _DUMP_OPTS = orjson.OPT_APPEND_NEWLINE
 _JOIN = b'},{"seq":'  # between two events in orjson's dump of a list of them
+_ENCODE_CHUNK = 2048
 _SPLIT = b'}\n{"seq":'
 _NONFINITE_TO_STR = {math.inf: "Infinity", -math.inf: "-Infinity"}
 _STR_TO_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -147,12 +148,20 @@ def restore_floats(value: Any, float_paths: list[list[str]]) -> Any:
 def encode_events(batch: list[dict[str, Any]]) -> bytes:
     """Serialize events to JSON lines (each ends with a newline).
 
-    One ``orjson.dumps`` of the whole list, then the array is cut into lines: about twice as
-    fast as a dumps per event (measured). Every event's first key is ``seq``, so the elements
-    are joined by ``},{"seq":``; that byte string cannot occur inside a JSON string (its quote
-    would be escaped), only inside a nested value (a context or param holding a dict with a
-    ``seq`` key after another dict). When the count shows one, this batch takes the slow way.
+    One ``orjson.dumps`` per chunk of events, then each array is cut into lines: about twice
+    as fast as a dumps per event (measured). Chunks of 2,048 keep each call (which holds the
+    GIL) near a millisecond, so an event loop or a tracking thread never waits on one long
+    serialization. Every event's first key is ``seq``, so the elements are joined by
+    ``},{"seq":``; that byte string cannot occur inside a JSON string (its quote would be
+    escaped), only inside a nested value (a context or param holding a dict with a ``seq`` key
+    after another dict). When the count shows one, that chunk takes the slow way.
     """
+    if len(batch) <= _ENCODE_CHUNK:
+        return _encode_chunk(batch)
+    return b"".join([_encode_chunk(batch[i:i + _ENCODE_CHUNK]) for i in range(0, len(batch), _ENCODE_CHUNK)])
+
+
+def _encode_chunk(batch: list[dict[str, Any]]) -> bytes:
     if not batch:
         return b""
     data = orjson.dumps(batch)
