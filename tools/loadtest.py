@@ -175,7 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = None
     if not args.no_s3:
         try:
+            import logging
+
             from moto.server import ThreadedMotoServer
+
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the server's request log
 
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             server.start()
