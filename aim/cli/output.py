@@ -15,6 +15,15 @@ def echo_json(obj: Any) -> None:
     click.echo(orjson.dumps(obj, default=str).decode())
 
 
+def format_size(n: float) -> str:
+    """Bytes for people: ``512 B``, ``3.4 MiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
 def format_time(ts: float | None) -> str:
     """Local time as ``YYYY-MM-DD HH:MM:SS`` (``-`` for none)."""
     if ts is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from aim.cli.options import json_option, open_repo, repo_option
-from aim.cli.output import echo_json
+from aim.cli.output import echo_json, format_size
 
 
 @click.group()
@@ -43,7 +43,7 @@ def prune(repo: str, dry_run: bool, as_json: bool) -> None:
         echo_json(rep.as_dict())
     else:
         click.echo(f"removed {len(rep.runs)} run{'s' if len(rep.runs) != 1 else ''}, "
-                   f"freed {_size(rep.bytes)}; dropped {len(rep.names)} metric name(s), "
+                   f"freed {format_size(rep.bytes)}; dropped {len(rep.names)} metric name(s), "
                    f"{len(rep.contexts)} context(s), {len(rep.param_keys)} param key(s)")
         for name in rep.names:
             click.echo(f"  metric  {name}")
@@ -98,9 +98,3 @@ def names(repo: str, as_json: bool) -> None:
         click.echo(f"param   {k}")
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} B"

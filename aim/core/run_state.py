@@ -101,11 +101,6 @@ class RunState:
         # (name, context items) -> key: for a name tracked under several contexts in turn.
         self._known: dict[tuple[Any, Any], SeqKey] = {}
 
-    @property
-    def open(self) -> bool:
-        """True while the writer session accepts events."""
-        return self.status == ev.STATUS_RUNNING
-
     def _not_running(self, count: int = 1) -> bool:
         # Off the hot path: a closed or frozen session refuses; a dropping one counts.
         if self.status == DROPPING:

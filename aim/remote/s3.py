@@ -187,9 +187,7 @@ class S3Store:
         body = self._call(f"download {key}", resp["Body"].read)
         return body, (resp.get("Metadata") or {}).get("sha256")
 
-    def download_to(
-        self, key: str, out: BinaryIO, progress: Callable[[int], None] | None = None
-    ) -> tuple[str, str | None]:
+    def download_to(self, key: str, out: BinaryIO) -> tuple[str, str | None]:
         """Stream an object into ``out``; return (SHA-256 of what was written, recorded SHA-256)."""
         resp = self._call(f"download {key}", self.client.get_object, Bucket=self.bucket, Key=key)
         digest = hashlib.sha256()
@@ -200,8 +198,6 @@ class S3Store:
                 break
             digest.update(chunk)
             out.write(chunk)
-            if progress is not None:
-                progress(len(chunk))
         return digest.hexdigest(), (resp.get("Metadata") or {}).get("sha256")
 
     # --- errors ------------------------------------------------------------------------------------

@@ -139,8 +139,7 @@ class AsyncRun(RunBase):
         # Called with the lock held, on the loop's thread, a batch pending: encode it here (see
         # RunState.encode_batch) and wake the flusher. No waiting under the lock: track()
         # waits for room after the call.
-        self._state.encode_batch()
-        self._cond.notify_all()
+        self._wake_writer()
         if self._state.full:
             self._room_needed = True
 

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import orjson
 
 from aim.core import events as ev
+from aim.core.encoding import nonfinite_to_str
 from aim.sdk import indexer
 from aim.sdk.log import iter_events
 from aim.sdk.repo import Repo
@@ -37,7 +38,7 @@ class _Rows:
             obj = dict(zip(self.columns, row))
             value = obj.get("value")
             if isinstance(value, float) and not math.isfinite(value):
-                obj["value"] = "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+                obj["value"] = nonfinite_to_str(value)
             self.stream.write(orjson.dumps(obj).decode() + "\n")
 
 
@@ -92,7 +93,7 @@ def _leaves(tree: dict[str, Any], prefix: tuple[str, ...]) -> list[tuple[tuple[s
 def _jsonable(value: Any) -> Any:
     # Non-finite floats as the format stores them (orjson would write null).
     if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+        return nonfinite_to_str(value)
     if isinstance(value, list):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):

@@ -61,8 +61,7 @@ class Run(RunBase):
     def _buffer_full(self) -> None:
         # Called with the lock held, a batch pending: encode it here (see encode_batch), wake
         # the flusher, and past the bound wait for room.
-        self._state.encode_batch()
-        self._cond.notify_all()
+        self._wake_writer()
         self._wait_for_room_locked()
 
     def get_metric(self, name: str, context: Mapping[str, Any] | None = None) -> MetricSequence:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from aim.cli.options import RUN_HASH, json_option, repo_option
-from aim.cli.output import echo_json
+from aim.cli.output import echo_json, format_size
 
 _common = [
     click.argument("bucket"),
@@ -28,12 +28,6 @@ def _options(fn: Any) -> Any:
     return fn
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} B"
 
 
 class _Bar:
@@ -113,7 +107,7 @@ def upload(repo: str, bucket: str, prefix: str, endpoint_url: str | None, runs: 
 def _upload_line(rep: Any, where: str) -> str:
     verb = "would upload" if rep.dry_run else "uploaded"
     line = (f"{verb} {rep.new_segments} new segment{'s' if rep.new_segments != 1 else ''} "
-            f"({_size(rep.new_bytes)}) of {rep.runs} run{'s' if rep.runs != 1 else ''} to {where}"
+            f"({format_size(rep.new_bytes)}) of {rep.runs} run{'s' if rep.runs != 1 else ''} to {where}"
             f"{'/' + rep.prefix if rep.prefix else ''}; {rep.already_there} already there")
     if rep.unsealed:
         line += f"; {rep.unsealed} live segment{'s' if rep.unsealed != 1 else ''} not sealed yet"
@@ -153,5 +147,5 @@ def download(repo: str, bucket: str, prefix: str, endpoint_url: str | None, runs
         echo_json(rep.to_json())
         return
     click.echo(f"downloaded {rep.new_segments} new segment{'s' if rep.new_segments != 1 else ''} "
-               f"({_size(rep.new_bytes)}) of {rep.runs} run{'s' if rep.runs != 1 else ''} from "
+               f"({format_size(rep.new_bytes)}) of {rep.runs} run{'s' if rep.runs != 1 else ''} from "
                f"{store.where}; {rep.already_here} already here")
