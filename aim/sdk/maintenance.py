@@ -11,6 +11,7 @@ into place; move removes the source only after the destination is complete.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -350,10 +351,36 @@ def verify(repo: Repo, *, repair: bool = False) -> list[Problem]:
             problems.append(Problem("orphan", f"runs/{name}", "not a run directory (name is not a run hash)"))
             continue
         if not layout.segment_paths(name):
-            problems.append(Problem("orphan", f"runs/{name}", "run directory without segments"))
+            if is_locked(layout.lock_file(name)):
+                continue  # a live run that has not written its first frame yet
+            p = Problem("orphan", f"runs/{name}",
+                        "run directory without segments: its writer died before its first write")
+            p.fixed = repair and _remove_empty_run(repo, name)
+            problems.append(p)
             continue
         problems += _verify_run(repo, name, repair)
     return problems
+
+
+def _remove_empty_run(repo: Repo, run_hash: str) -> bool:
+    """Remove a run directory that holds no segment and whose lock is free: its writer died
+    before writing anything, so no event is lost (a live creator holds the lock from the moment
+    the directory appears: ``create_locked``). Done under the lock, so a resume cannot start
+    meanwhile."""
+    layout = repo.layout
+    lock = RunLock(layout.lock_file(run_hash))
+    try:
+        lock.acquire()
+    except (AimError, OSError):
+        return False
+    try:
+        if layout.segment_paths(run_hash):
+            return False
+        shutil.rmtree(layout.run_dir(run_hash))
+    finally:
+        lock.release()
+    repo.index.remove_run(run_hash)
+    return True
 
 
 def _verify_run(repo: Repo, h: str, repair: bool) -> list[Problem]:

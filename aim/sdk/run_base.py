@@ -24,7 +24,7 @@ from aim.sdk.flush_thread import FlushThread
 from aim.sdk.metrics import MetricSequence, read_metric
 from aim.sdk.repo import Repo, resolve_repo
 from aim.storage.hashes import new_run_hash, validate_run_hash
-from aim.storage.lock import RunLock, is_locked
+from aim.storage.lock import RunLock, create_locked, is_locked
 from aim.storage.repair import repair_scans
 from aim.storage.segment_writer import SegmentWriter
 
@@ -118,9 +118,8 @@ class RunBase:
         now = _now()
         if run_hash is None:
             self.hash = new_run_hash()
-            run_dir = layout.run_dir(self.hash)
-            run_dir.mkdir(parents=True)
-            self._take_lock()
+            self._run_lock = create_locked(layout.run_dir(self.hash),
+                                           layout.tmp / f"{self.hash}.{os.getpid()}")
             self._state = RunState(RunSummary(hash=self.hash), self._policy)
             self._state.record(
                 ev.RUN_STARTED,
@@ -139,6 +138,10 @@ class RunBase:
             self._require_run_dir()
             self._take_lock()
             try:
+                if not layout.segment_paths(run_hash):  # checked under the lock: no live creator
+                    raise RunNotFoundError(
+                        f"run {run_hash} holds no event: its writer died before its first write",
+                        hint="aim storage verify --repair removes it")
                 summary, scans, _ = indexer.replay_run(layout, run_hash)
                 if summary.deleted:
                     raise RunClosedError(

@@ -65,6 +65,34 @@ class RunLock:
                 pass
 
 
+def create_locked(run_dir: Path, staging: Path, lock_name: str = "LOCK") -> RunLock:
+    """Create ``run_dir`` with its lock already held by this process.
+
+    The directory is made as ``staging`` (under ``tmp/``), locked there, then renamed into
+    place: no process ever sees the run directory without its live writer's lock, so a run
+    directory that holds no segment and whose lock is free is a writer that died before its
+    first write (``aim storage verify --repair`` removes it). The flock belongs to the open
+    file, so it survives the rename.
+    """
+    if run_dir.exists():
+        raise FileExistsError(f"{run_dir} exists")
+    staging.mkdir(parents=True)
+    lock = RunLock(staging / lock_name)
+    try:
+        lock.acquire()
+        os.rename(staging, run_dir)
+    except BaseException:
+        lock.release()
+        try:
+            (staging / lock_name).unlink(missing_ok=True)
+            staging.rmdir()
+        except OSError:
+            pass  # a leftover in tmp/: verify --repair sweeps it
+        raise
+    lock.path = run_dir / lock_name
+    return lock
+
+
 def read_holder_pid(path: Path) -> int | None:
     """The pid the current (or last) holder wrote, if readable."""
     try:

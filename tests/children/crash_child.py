@@ -1,7 +1,8 @@
 """A training process that is meant to be SIGKILLed: ``crash_child.py REPO [RUN_HASH] [options]``.
 
-It creates (or resumes) a run, makes ``run.started``/``run.resumed`` and the params durable with
-``run.flush()``, prints the run hash on stdout line 1, then tracks metrics in bursts forever:
+It prints ``OPENING``, creates (or resumes) a run, makes ``run.started``/``run.resumed`` and the
+params durable with ``run.flush()``, prints the run hash on the next line, then tracks metrics in
+bursts forever:
 
 * ``loss`` (context ``{"subset": "train"}``) at every step, auto-stepped, value ``loss_value(step)``;
 * ``acc`` (context ``{"subset": "val"}``) at every ``ACC_EVERY``-th step, explicit step, tracked
@@ -76,6 +77,9 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
 
     rng = random.Random(args.seed)
+    # The parent may aim its kill at the opening itself (create, resume): this line says it began.
+    sys.stdout.write("OPENING\n")
+    sys.stdout.flush()
     kwargs = {"flush_interval": args.flush_interval, "segment_max_bytes": args.segment_max_bytes}
     if args.run_hash is None:
         run = Run(repo=args.repo, **kwargs)

@@ -7,6 +7,7 @@ readers")."""
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +50,14 @@ def broken(kind: str) -> bytes:
         "zeros": frame(E0, E1) + b"\0" * 4096,
         "garbage": frame(E0, E1) + os.urandom(1000).replace(b"\x28\xb5\x2f\xfd", b"xxxx"),
         "damaged-middle": frame(E0, E1) + bytes(bad) + frame(FUTURE),
+        # A zstd skippable frame is valid zstd but has no checksum and aim never writes one:
+        # after a crash it is garbage (found by tools/crashtest.py's byte faults).
+        "skippable-tail": frame(E0, E1) + SKIPPABLE,
+        "skippable-middle": frame(E0, E1) + SKIPPABLE + frame(FUTURE),
     }[kind]
+
+
+SKIPPABLE = struct.pack("<II", 0x184D2A50, 4) + b"junk"
 
 
 # (case, segment bytes, events a reader must return, does the scan report a torn tail, damage)
@@ -59,6 +67,8 @@ CASES = [
     ("zeros", None, [E0, E1], True, False),
     ("garbage", None, [E0, E1], True, False),
     ("damaged-middle", None, [E0, E1, FUTURE], False, True),
+    ("skippable-tail", None, [E0, E1], True, False),
+    ("skippable-middle", None, [E0, E1, FUTURE], False, True),
     ("unknown-type-and-future-fields", frame(E0, E1) + frame(E2, E3, FUTURE, EXTRA),
      [E0, E1, E2, E3, FUTURE, EXTRA], False, False),
 ]

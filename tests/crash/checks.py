@@ -26,6 +26,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,13 +109,9 @@ class TrialConfig:
 
 
 # --- the child process -------------------------------------------------------------------------
-def start_child(
-    repo: Path, state_dir: Path, cfg: TrialConfig, round_no: int, run_hash: str | None = None,
-    timeout: float = 30.0,
-) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the child and wait for its hash line (its run is durable on disk by then)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [
+def child_command(repo: Path, state_dir: Path, cfg: TrialConfig, round_no: int,
+                  run_hash: str | None = None) -> list[str]:
+    return [
         sys.executable, str(CHILD), str(repo), *([run_hash] if run_hash else []),
         "--state-dir", str(state_dir),
         "--seed", str(cfg.seed * 100 + round_no),
@@ -124,12 +121,30 @@ def start_child(
         "--sleep-max", str(cfg.sleep_max),
         "--flush-prob", str(cfg.flush_prob),
     ]
+
+
+def spawn_child(repo: Path, state_dir: Path, cfg: TrialConfig, round_no: int,
+                run_hash: str | None = None) -> tuple[subprocess.Popen[bytes], Lines]:
+    """Start the child; its stdout is read through the returned ``Lines``."""
+    state_dir.mkdir(parents=True, exist_ok=True)
     stderr = open(state_dir / f"child-{round_no}.stderr", "wb")  # noqa: SIM115
     try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr)
+        proc = subprocess.Popen(child_command(repo, state_dir, cfg, round_no, run_hash),
+                                stdout=subprocess.PIPE, stderr=stderr)
     finally:
         stderr.close()
-    line = _read_line(proc, timeout)
+    return proc, Lines(proc)
+
+
+def start_child(
+    repo: Path, state_dir: Path, cfg: TrialConfig, round_no: int, run_hash: str | None = None,
+    timeout: float = 30.0,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the child and wait for its hash line (its run is durable on disk by then)."""
+    proc, out = spawn_child(repo, state_dir, cfg, round_no, run_hash)
+    line = out.next_line(timeout)
+    if line == b"OPENING":
+        line = out.next_line(timeout)
     if not line:
         kill(proc)
         raise CrashCheckFailure(
@@ -141,22 +156,49 @@ def start_child(
     return proc, run_hash_out
 
 
+class Lines:
+    """A child's stdout, read line by line without blocking past a deadline."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        self.fd, self.buf, self.taken = proc.stdout.fileno(), b"", 0
+
+    def _fill(self, deadline: float, done: Callable[[], bool]) -> bool:
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.fd, selectors.EVENT_READ)
+            while not done():
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    return False
+                chunk = os.read(self.fd, 65536)
+                if not chunk:
+                    return False
+                self.buf += chunk
+        return True
+
+    def next_line(self, timeout: float) -> bytes:
+        """The next complete line (without its newline), or ``b""`` at a timeout or EOF."""
+        if not self._fill(time.monotonic() + timeout, lambda: len(self.lines()) > self.taken):
+            return b""
+        self.taken += 1
+        return self.lines()[self.taken - 1]
+
+    def wait_for(self, word: bytes, timeout: float) -> bool:
+        """Read until a line whose first word is ``word``."""
+        return self._fill(time.monotonic() + timeout,
+                          lambda: any(line.split(b" ")[0] == word for line in self.lines()))
+
+    def drain(self) -> None:
+        """Read what is left (the child is dead: EOF comes at once)."""
+        while chunk := os.read(self.fd, 65536):
+            self.buf += chunk
+
+    def lines(self) -> list[bytes]:
+        return self.buf.split(b"\n")[:-1]  # a line cut by the kill has no newline
+
+
 def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> bytes:
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    buf = b""
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as sel:
-        sel.register(fd, selectors.EVENT_READ)
-        while b"\n" not in buf:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not sel.select(remaining):
-                return b""
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                return b""
-            buf += chunk
-    return buf.split(b"\n", 1)[0]
+    return Lines(proc).next_line(timeout)
 
 
 def child_stderr(state_dir: Path, round_no: int) -> str:
@@ -303,6 +345,39 @@ def check_metrics(events: list[dict[str, Any]], acc_skipped: int | None = None) 
     return n, acc_steps
 
 
+# --- aim storage verify ------------------------------------------------------------------------
+def aim_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real ``aim`` entry point (``python -m aim``) in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "aim", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def verify_clean(root: Path, allowed: Callable[[dict[str, Any]], bool], what: str,
+                 repair: bool = True) -> list[dict[str, Any]]:
+    """``aim storage verify`` of ``root`` exits 0, or reports only problems ``allowed`` accepts
+    and (with ``repair``) ``verify --repair`` fixes them all and a second verify exits 0.
+    Returns the problems the first verify reported."""
+    first = aim_cli("storage", "verify", "--json", "--repo", str(root))
+    problems = [orjson.loads(line) for line in first.stdout.splitlines() if line.strip()]
+    if first.returncode == 0:
+        expect(not problems, f"verify exited 0 but reported {problems}")
+        return []
+    expect(first.returncode == 1 and problems, f"verify failed: {first.stdout}{first.stderr}")
+    bad = [p for p in problems if not allowed(p)]
+    expect(not bad, f"verify of {root.name} {what} found unexplained problems: {bad}")
+    if repair:
+        fixed = aim_cli("storage", "verify", "--repair", "--json", "--repo", str(root))
+        expect(fixed.returncode == 0, f"verify --repair left problems: {fixed.stdout}{fixed.stderr}")
+        again = aim_cli("storage", "verify", "--repo", str(root))
+        expect(again.returncode == 0, f"verify after --repair: {again.stdout}{again.stderr}")
+    return problems
+
+
+def torn_tail_of(run_hash: str) -> Callable[[dict[str, Any]], bool]:
+    """A verify problem a kill of ``run_hash``'s writer explains: its last segment's torn tail."""
+    return lambda p: p["kind"] == "torn_tail" and p["where"].startswith(f"runs/{run_hash}/events/")
+
+
 # --- checks after a kill -----------------------------------------------------------------------
 @dataclass
 class KillFacts:
@@ -319,8 +394,12 @@ class KillFacts:
     natural_torn: bool  # the kill itself left a torn tail
 
 
-def check_killed(repo: Path, state_dir: Path, run_hash: str, kill_ts: float, round_no: int) -> KillFacts:
-    """Check the run right after its writer was SIGKILLed (nothing has resumed it yet)."""
+def check_killed(repo: Path, state_dir: Path, run_hash: str, kill_ts: float, round_no: int,
+                 opening: bool = False) -> KillFacts:
+    """Check the run right after its writer was SIGKILLed (nothing has resumed it yet).
+
+    ``opening``: the kill landed while ``Run(run_hash=...)`` of round ``round_no`` was opening,
+    before it said the run was open: its ``run.resumed`` may or may not be on disk."""
     try:
         opened = Repo(repo)
     except Exception as exc:
@@ -348,8 +427,10 @@ def check_killed(repo: Path, state_dir: Path, run_hash: str, kill_ts: float, rou
     expect(types and types[0] == "run.started" and events[0].get("hash") == run_hash,
            f"first event is {events[0] if events else None}, expected run.started of {run_hash}")
     expect(set(types) <= KNOWN_TYPES, f"unexpected event types {set(types) - KNOWN_TYPES}")
-    expect(types.count("run.resumed") == round_no,
-           f"{types.count('run.resumed')} run.resumed events after {round_no} resumes")
+    resumes = (round_no - 1, round_no) if opening else (round_no,)
+    expect(types.count("run.resumed") in resumes,
+           f"{types.count('run.resumed')} run.resumed events after {round_no} resumes "
+           f"{'(the last killed while opening)' if opening else ''}")
     expect("run.finished" not in types, "a killed run has a run.finished event")
     params = [e for e in events if e["type"] == "param.set" and e.get("path") == ["hparams"]]
     expect(len(params) == 1, f"expected the hparams param.set once, found {len(params)}")
@@ -501,6 +582,7 @@ class TrialResult:
     kills: list[KillFacts]
     resume: ResumeFacts
     injected: bool
+    verify_repaired: int = 0  # kills whose torn tail ``verify --repair`` fixed before the resume
 
 
 def check_loss_bound(facts: KillFacts, cfg: TrialConfig, slack: float) -> None:
@@ -511,15 +593,20 @@ def check_loss_bound(facts: KillFacts, cfg: TrialConfig, slack: float) -> None:
            f"before the kill; flush interval {cfg.flush_interval} s (+{slack} s slack)")
 
 
-def run_trial(cfg: TrialConfig, workdir: Path, loss_slack: float | None = None) -> TrialResult:
+def run_trial(cfg: TrialConfig, workdir: Path, loss_slack: float | None = None,
+              verify: bool = True) -> TrialResult:
     """Start, kill (and resume-kill) a child as ``cfg`` says, then check everything.
 
     ``loss_slack``: also check the loss bound (see ``check_loss_bound``) with this slack.
+    ``verify``: after each kill, ``aim storage verify`` reports nothing but the run's torn tail;
+    a seeded half of the trials repair it with ``verify --repair`` (the others leave it to the
+    resume).
     """
     repo, state = workdir / "repo", workdir / "state"
     rng = random.Random(cfg.seed)
     run_hash: str | None = None
     kills: list[KillFacts] = []
+    verify_repaired = 0
     for round_no, delay in enumerate(cfg.kill_after):
         proc, run_hash = start_child(repo, state, cfg, round_no, run_hash)
         time.sleep(delay)
@@ -529,11 +616,151 @@ def run_trial(cfg: TrialConfig, workdir: Path, loss_slack: float | None = None) 
         kills.append(check_killed(repo, state, run_hash, kill_ts, round_no))
         if loss_slack is not None:
             check_loss_bound(kills[-1], cfg, loss_slack)
+        if verify:
+            repair = rng.random() < 0.5
+            found = verify_clean(repo, torn_tail_of(run_hash), f"after kill {round_no}", repair=repair)
+            verify_repaired += bool(found) and repair
     assert run_hash is not None
     facts = kills[-1]
     if cfg.inject:
         inject_torn_tail(repo, run_hash, cfg.inject, rng, facts.last_seq + 1)
     resume = check_resume(repo, run_hash, facts)
-    if cfg.inject or facts.natural_torn:
+    if cfg.inject or (facts.natural_torn and not verify_repaired):
         expect(resume.repaired + resume.removed >= 1, "a torn tail was there but nothing was repaired")
-    return TrialResult(cfg, run_hash, kills, resume, injected=bool(cfg.inject))
+    return TrialResult(cfg, run_hash, kills, resume, injected=bool(cfg.inject),
+                       verify_repaired=verify_repaired)
+
+
+# --- kills while a run opens: create and resume --------------------------------------------------
+@dataclass
+class OpenKillResult:
+    run_hash: str | None  # the run the killed child created or resumed (None: none on disk)
+    opened: bool  # the child had said the run was open (its hash line) before the kill
+    verify_problems: list[str]  # kinds verify reported after the kill (all repaired)
+    resume: ResumeFacts | None
+
+
+def _kill_opening(repo: Path, state: Path, cfg: TrialConfig, round_no: int, run_hash: str | None,
+                  delay: float) -> tuple[float, list[bytes]]:
+    """Start a child and SIGKILL it ``delay`` seconds after it said ``OPENING``; return the kill
+    time and the lines it printed."""
+    proc, out = spawn_child(repo, state, cfg, round_no, run_hash)
+    try:
+        expect(out.next_line(30) == b"OPENING", f"child did not start: {child_stderr(state, round_no)}")
+        time.sleep(delay)
+        kill_ts = time.time()
+        os.kill(proc.pid, signal.SIGKILL)  # not reaped yet: the pid cannot have been reused
+        proc.wait()
+        out.drain()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+    expect(proc.returncode == -signal.SIGKILL,
+           f"child exited with {proc.returncode} before the kill: {child_stderr(state, round_no)}")
+    return kill_ts, out.lines()
+
+
+def measure_open(workdir: Path, cfg: TrialConfig, resume: bool) -> float:
+    """Seconds from a child's ``OPENING`` to its hash line (creating, or resuming a killed run):
+    the window the open-kill trials aim at."""
+    repo, state = workdir / "repo", workdir / "state"
+    run_hash = None
+    if resume:
+        proc, run_hash = start_child(repo, state, cfg, 0)
+        time.sleep(0.2)
+        kill(proc)
+    proc, out = spawn_child(repo, state, cfg, int(resume), run_hash)
+    try:
+        expect(out.next_line(30) == b"OPENING", f"child did not start: {child_stderr(state, int(resume))}")
+        t0 = time.monotonic()
+        expect(out.next_line(30), f"child did not open: {child_stderr(state, int(resume))}")
+        return time.monotonic() - t0
+    finally:
+        kill(proc)
+
+
+def run_open_kill_trial(cfg: TrialConfig, workdir: Path, *, resume: bool, delay: float,
+                        existing: bool = False) -> OpenKillResult:
+    """SIGKILL a child ``delay`` seconds into opening its run: creating one (``resume`` False;
+    ``existing``: the repository already holds a finished run, else the child creates the
+    repository too) or resuming one killed while tracking (``resume`` True). Then:
+
+    * the repository opens; a run that existed before is untouched, event for event;
+    * at most one new run directory; once the child had printed the hash, ``check_killed``
+      holds in full; before that, what is on disk is a valid prefix: ``run.started`` (or the
+      earlier session's durable events) first, contiguous ``seq``;
+    * ``aim storage verify`` reports nothing but what this kill explains (the run's torn tail,
+      a run directory the kill left without a segment) and ``--repair`` fixes it;
+    * the run resumes (``check_resume``) and a new run can be created in the repository.
+    """
+    repo, state = workdir / "repo", workdir / "state"
+    run_hash: str | None = None
+    before: dict[str, list[dict[str, Any]]] = {}
+    facts: KillFacts | None = None
+    if resume:
+        proc, run_hash = start_child(repo, state, cfg, 0)
+        time.sleep(cfg.kill_after[0])
+        kill_ts = kill(proc)
+        facts = check_killed(repo, state, run_hash, kill_ts, 0)
+    elif existing:
+        run = Run(repo=repo, experiment="before", system_tracking_interval=None, capture_terminal_logs=False)
+        run["hparams"] = {"before": True}
+        run.track(1.0, name="m")
+        run.close()
+        before[run.hash] = read_log(repo, run.hash).events
+    round_no = int(resume)
+    kill_ts, lines = _kill_opening(repo, state, cfg, round_no, run_hash, delay)
+    printed = [line.decode() for line in lines if line != b"OPENING"]
+    opened = bool(printed)
+    runs_dir = repo / ".aim" / "runs"
+    if not resume:
+        new = sorted({p.name for p in runs_dir.iterdir()} - set(before)) if runs_dir.is_dir() else []
+        expect(len(new) <= 1, f"one create left {len(new)} run directories: {new}")
+        expect(not opened or new == printed[:1], f"the child printed {printed} but runs/ holds {new}")
+        run_hash = new[0] if new else None
+    for h, events in before.items():
+        expect(read_log(repo, h).events == events, f"the run that existed before ({h}) changed")
+    if run_hash is not None and Repo(repo).layout.segment_paths(run_hash):
+        if opened:
+            facts = check_killed(repo, state, run_hash, kill_ts, round_no)
+        else:
+            log = read_log(repo, run_hash)
+            check_seqs(log)
+            expect(log.events and log.events[0]["type"] == "run.started",
+                   f"the killed create left {log.events[:1]}, expected run.started first")
+            if facts is not None:  # a resume: the earlier durable events are all there
+                n, _ = check_metrics(log.events)
+                expect(n >= facts.watermark,
+                       f"a resume killed while opening lost flushed steps: {n} < {facts.watermark}")
+    else:
+        expect(not opened, f"the child printed {printed} but its run has no segment")
+
+    def explained(p: dict[str, Any]) -> bool:
+        return run_hash is not None and (
+            torn_tail_of(run_hash)(p) or (p["kind"] == "orphan" and p["where"] == f"runs/{run_hash}"))
+
+    problems = verify_clean(repo, explained, f"after a kill {delay * 1000:.1f} ms into opening") \
+        if (repo / ".aim").exists() else []
+    kinds = sorted({p["kind"] for p in problems})
+    result = OpenKillResult(run_hash, opened, kinds, None)
+    if run_hash is not None and Repo(repo).layout.segment_paths(run_hash):
+        # Re-read what is on disk now (verify --repair may have cut a torn tail), then resume.
+        if opened or resume:
+            facts = check_killed(repo, state, run_hash, kill_ts, round_no, opening=not opened)
+        else:  # a create killed before its hash line: no watermark, no params promised yet
+            log = read_log(repo, run_hash)
+            facts = KillFacts(round_no=0, watermark=0, durable=check_metrics(log.events)[0], tracked=0,
+                              lost_events=0, lost_age_s=0.0, last_seq=len(log.events) - 1,
+                              segments=len(log.paths), natural_torn=False)
+        result.resume = check_resume(repo, run_hash, facts)
+    for h, events in before.items():
+        expect(read_log(repo, h).events == events, f"the run that existed before ({h}) changed after repair")
+    run = Run(repo=repo, experiment="after", system_tracking_interval=None, capture_terminal_logs=False)
+    run.track(2.0, name="m")
+    run.close()
+    expect(read_log(repo, run.hash).events[-1]["type"] == "run.finished",
+           "a new run created after the kill did not close")
+    return result

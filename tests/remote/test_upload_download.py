@@ -161,6 +161,7 @@ def test_an_upload_while_a_run_tracks_ships_sealed_segments_and_restores_a_prefi
          "--segment-max-bytes", "4096", "--flush-interval", "0.05"],
         stdout=subprocess.PIPE, text=True, env=s3_env)
     try:
+        assert child.stdout.readline().strip() == "OPENING"
         run_hash = child.stdout.readline().strip()
         deadline = time.monotonic() + 30
         while len(list((src / ".aim" / "runs" / run_hash / "events").glob("*.zst"))) < 4:

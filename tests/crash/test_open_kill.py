@@ -1,0 +1,102 @@
+"""Kills while a run opens: creating a run (and the repository) or resuming a killed one.
+
+``run_open_kill_trial`` (``checks.py``, also run by ``tools/crashtest.py``) SIGKILLs the child a
+chosen time after it said ``OPENING``, then checks the repository opens, what is on disk is a valid
+prefix, ``aim storage verify`` reports only what the kill explains and ``--repair`` fixes it, and
+the run resumes. The delays are stratified over the measured opening time (x1.3, so some kills
+land just after it).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aim import Repo, Run
+from aim.errors import RunNotFoundError
+from aim.storage.lock import is_locked
+from tests.conftest import CHILDREN, run_cli
+from tests.crash.checks import TrialConfig, measure_open, run_open_kill_trial
+
+KILLS = 6
+_open_seconds: dict[bool, float] = {}
+
+
+def _window(tmp_path_factory: pytest.TempPathFactory, resume: bool) -> float:
+    if resume not in _open_seconds:
+        work = tmp_path_factory.mktemp("measure")
+        _open_seconds[resume] = min(
+            measure_open(work / str(i), TrialConfig(seed=90 + i), resume) for i in range(2))
+    return _open_seconds[resume]
+
+
+@pytest.mark.parametrize("no", range(KILLS))
+@pytest.mark.parametrize("resume", [False, True], ids=["create", "resume"])
+def test_a_kill_while_a_run_opens_leaves_a_repo_that_verifies_and_resumes(
+        tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, resume: bool, no: int) -> None:
+    delay = (no + 0.5) / KILLS * 1.3 * _window(tmp_path_factory, resume)
+    result = run_open_kill_trial(TrialConfig.random(300 + no, quick=True), tmp_path, resume=resume,
+                                 delay=delay, existing=no % 2 == 1)
+    if resume:  # the killed run is there whatever the moment: it was created before
+        assert result.run_hash is not None and result.resume is not None
+    print(f"[{'resume' if resume else 'create'} #{no}] kill {delay * 1000:.1f} ms into opening: "
+          f"run on disk={result.run_hash is not None}, opened={result.opened}, verify={result.verify_problems}")
+
+
+def _killed_before_first_write(repo: Path) -> str:
+    proc = subprocess.Popen([sys.executable, str(CHILDREN / "hold_run_child.py"), str(repo), "x",
+                             "--before-first-write"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        run_hash = proc.stdout.readline().strip()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+    assert run_hash, "the child printed no hash"
+    return run_hash
+
+
+def test_run_killed_before_its_first_write_is_refused_on_resume_and_removed_by_verify_repair(
+        tmp_path: Path) -> None:
+    """Defect found by the create phase of tools/crashtest.py: a run killed before its first
+    frame left ``runs/<hash>/`` without a segment; verify called it an orphan it could not
+    repair (exit 1 forever), and ``Run(run_hash=...)`` 'resumed' it into a log with no
+    ``run.started``."""
+    repo = tmp_path / "repo"
+    Repo(repo, init=True).close()
+    h = _killed_before_first_write(repo)
+    run_dir = repo / ".aim" / "runs" / h
+    assert run_dir.is_dir() and not list(run_dir.rglob("*.zst"))
+    with pytest.raises(RunNotFoundError, match="holds no event"):
+        Run(run_hash=h, repo=repo)
+    assert not list(run_dir.rglob("*.zst")), "the refused resume wrote a segment"
+    first = run_cli("storage", "verify", "--repo", str(repo))
+    assert first.returncode == 1 and f"runs/{h}" in first.stdout and "orphan" in first.stdout
+    fixed = run_cli("storage", "verify", "--repair", "--repo", str(repo))
+    assert fixed.returncode == 0 and "(fixed)" in fixed.stdout, fixed.stdout + fixed.stderr
+    assert not run_dir.exists()
+    assert run_cli("storage", "verify", "--repo", str(repo)).returncode == 0
+    listed = run_cli("runs", "ls", "--repo", str(repo))
+    assert listed.returncode == 0 and h not in listed.stdout
+
+
+def test_a_new_run_directory_appears_already_locked(tmp_path: Path) -> None:
+    """A live run that has written nothing yet is not a problem: its lock is held from the
+    moment its directory exists (built in tmp/, locked, renamed into runs/)."""
+    repo = Repo(tmp_path / "repo", init=True)
+    run = Run(repo=repo, flush_interval=300, system_tracking_interval=None, capture_terminal_logs=False)
+    try:
+        assert is_locked(repo.layout.lock_file(run.hash))
+        assert not repo.layout.segment_paths(run.hash)
+        assert not list(repo.layout.tmp.iterdir())
+        assert repo.verify(repair=True) == []
+        assert repo.layout.run_dir(run.hash).is_dir()
+    finally:
+        run.close()
+    assert Run(run.hash, repo=repo, read_only=True).status == "finished"
