@@ -1,5 +1,6 @@
-"""Imports point down the layers: cli → sdk → core / storage / integrations; errors imports
-nothing of aim; integrations import only core.
+"""Imports point down the layers: cli / frameworks → sdk → core / storage / integrations; errors
+imports nothing of aim; integrations import only core; the top-level framework modules
+(``aim.keras`` ...) only re-export frameworks/.
 
 core is sans-IO: no files, threads, clocks or processes. storage imports nothing above it.
 """
@@ -20,6 +21,9 @@ ALLOWED = {
     "remote": {"remote", "errors"},
     "sdk": {"sdk", "core", "storage", "integrations", "remote", "errors"},
     "cli": {"cli", "sdk", "core", "storage", "errors", "__init__"},
+    "frameworks": {"frameworks", "sdk", "core", "errors"},
+    # Aim's import paths for the integrations: shims over frameworks/.
+    **{shim: {"frameworks"} for shim in ("pytorch_lightning", "hugging_face", "keras", "xgboost", "lightgbm")},
 }
 CORE_FORBIDDEN = {"os", "io", "threading", "time", "socket", "sqlite3", "fcntl", "subprocess",
                   "anyio", "boto3", "psutil", "pynvml", "pathlib", "signal", "shutil"}
