@@ -30,7 +30,7 @@ from aim.sdk.log import iter_segment_events
 from aim.storage.hashes import is_run_hash, validate_run_hash
 from aim.storage.lock import RunLock, is_locked
 from aim.storage.repair import repair_scans
-from aim.storage.segment_reader import SegmentScan, scan_segment
+from aim.storage.segment_reader import SegmentScan, iter_payloads, scan_segment
 from aim.storage.segment_writer import SegmentWriter
 from aim.storage.transfer import (
     DestinationExistsError,
@@ -350,11 +350,11 @@ def verify(repo: Repo, *, repair: bool = False) -> list[Problem]:
         if not is_run_hash(name) or not (layout.runs / name).is_dir():
             problems.append(Problem("orphan", f"runs/{name}", "not a run directory (name is not a run hash)"))
             continue
-        if not layout.segment_paths(name):
+        if _holds_no_event(layout.segment_paths(name)):
             if is_locked(layout.lock_file(name)):
                 continue  # a live run that has not written its first frame yet
             p = Problem("orphan", f"runs/{name}",
-                        "run directory without segments: its writer died before its first write")
+                        "run without events: its writer died before its first frame was written")
             p.fixed = repair and _remove_empty_run(repo, name)
             problems.append(p)
             continue
@@ -362,9 +362,24 @@ def verify(repo: Repo, *, repair: bool = False) -> list[Problem]:
     return problems
 
 
+_FIRST_FRAME_MAX = 64 << 20  # larger than any first frame a writer can leave half-written
+
+
+def _holds_no_event(paths: list[Path]) -> bool:
+    """No segment, or one segment without a complete frame: what a writer killed before its
+    first frame leaves (an empty file, or part of that frame). Only the first segment can be
+    in that state, so a run with more is never scanned here."""
+    if not paths:
+        return True
+    if len(paths) > 1 or paths[0].stat().st_size > _FIRST_FRAME_MAX:
+        return False
+    # Stop at the first verified frame: a normal run costs one frame's decompression.
+    return next(iter_payloads(paths[0].read_bytes(), SegmentScan(paths[0])), None) is None
+
+
 def _remove_empty_run(repo: Repo, run_hash: str) -> bool:
-    """Remove a run directory that holds no segment and whose lock is free: its writer died
-    before writing anything, so no event is lost (a live creator holds the lock from the moment
+    """Remove a run that holds no event and whose lock is free: its writer died before its
+    first frame was written, so nothing is lost (a live creator holds the lock from the moment
     the directory appears: ``create_locked``). Done under the lock, so a resume cannot start
     meanwhile."""
     layout = repo.layout
@@ -374,7 +389,7 @@ def _remove_empty_run(repo: Repo, run_hash: str) -> bool:
     except (AimError, OSError):
         return False
     try:
-        if layout.segment_paths(run_hash):
+        if not _holds_no_event(layout.segment_paths(run_hash)):
             return False
         shutil.rmtree(layout.run_dir(run_hash))
     finally:

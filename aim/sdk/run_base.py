@@ -138,11 +138,11 @@ class RunBase:
             self._require_run_dir()
             self._take_lock()
             try:
-                if not layout.segment_paths(run_hash):  # checked under the lock: no live creator
+                summary, scans, _ = indexer.replay_run(layout, run_hash)
+                if summary.last_seq < 0:  # checked under the lock: not a live creator's
                     raise RunNotFoundError(
                         f"run {run_hash} holds no event: its writer died before its first write",
                         hint="aim storage verify --repair removes it")
-                summary, scans, _ = indexer.replay_run(layout, run_hash)
                 if summary.deleted:
                     raise RunClosedError(
                         f"run {run_hash} is deleted", hint=f"restore it first: aim runs restore {run_hash}"

@@ -723,20 +723,23 @@ def run_open_kill_trial(cfg: TrialConfig, workdir: Path, *, resume: bool, delay:
         run_hash = new[0] if new else None
     for h, events in before.items():
         expect(read_log(repo, h).events == events, f"the run that existed before ({h}) changed")
-    if run_hash is not None and Repo(repo).layout.segment_paths(run_hash):
+    # A create killed before its first frame leaves a run without events (no segment, an
+    # empty one, or part of the first frame): verify reports it and --repair removes it.
+    empty = run_hash is not None and not read_log(repo, run_hash).events
+    expect(not (empty and (opened or resume)), f"run {run_hash} holds no event after the kill, "
+           f"though {'its hash was printed' if opened else 'it was resumed'}")
+    if run_hash is not None and not empty:
         if opened:
             facts = check_killed(repo, state, run_hash, kill_ts, round_no)
         else:
             log = read_log(repo, run_hash)
             check_seqs(log)
-            expect(log.events and log.events[0]["type"] == "run.started",
+            expect(log.events[0]["type"] == "run.started",
                    f"the killed create left {log.events[:1]}, expected run.started first")
             if facts is not None:  # a resume: the earlier durable events are all there
                 n, _ = check_metrics(log.events)
                 expect(n >= facts.watermark,
                        f"a resume killed while opening lost flushed steps: {n} < {facts.watermark}")
-    else:
-        expect(not opened, f"the child printed {printed} but its run has no segment")
 
     def explained(p: dict[str, Any]) -> bool:
         return run_hash is not None and (
@@ -746,7 +749,10 @@ def run_open_kill_trial(cfg: TrialConfig, workdir: Path, *, resume: bool, delay:
         if (repo / ".aim").exists() else []
     kinds = sorted({p["kind"] for p in problems})
     result = OpenKillResult(run_hash, opened, kinds, None)
-    if run_hash is not None and Repo(repo).layout.segment_paths(run_hash):
+    if empty:
+        expect(not (repo / ".aim" / "runs" / str(run_hash)).exists(),
+               f"verify --repair left run {run_hash}, which holds no event")
+    elif run_hash is not None:
         # Re-read what is on disk now (verify --repair may have cut a torn tail), then resume.
         if opened or resume:
             facts = check_killed(repo, state, run_hash, kill_ts, round_no, opening=not opened)

@@ -62,20 +62,29 @@ def _killed_before_first_write(repo: Path) -> str:
     return run_hash
 
 
+@pytest.mark.parametrize("left", ["no segment", "an empty segment", "part of the first frame"])
 def test_run_killed_before_its_first_write_is_refused_on_resume_and_removed_by_verify_repair(
-        tmp_path: Path) -> None:
-    """Defect found by the create phase of tools/crashtest.py: a run killed before its first
-    frame left ``runs/<hash>/`` without a segment; verify called it an orphan it could not
-    repair (exit 1 forever), and ``Run(run_hash=...)`` 'resumed' it into a log with no
-    ``run.started``."""
+        tmp_path: Path, left: str) -> None:
+    """Defects found by the create phase of tools/crashtest.py: a run killed before its first
+    frame left ``runs/<hash>/`` without a segment (or with an empty one: seed 333 of the 500-trial
+    run); verify called it an orphan it could not repair (exit 1 forever) or said nothing, and
+    ``Run(run_hash=...)`` 'resumed' it into a log with no ``run.started``. The segment states
+    are what the kill leaves between creating the file and finishing the first write."""
     repo = tmp_path / "repo"
     Repo(repo, init=True).close()
     h = _killed_before_first_write(repo)
     run_dir = repo / ".aim" / "runs" / h
     assert run_dir.is_dir() and not list(run_dir.rglob("*.zst"))
+    if left != "no segment":
+        other = Run(repo=tmp_path / "other", system_tracking_interval=None, capture_terminal_logs=False)
+        other.close()
+        frame = next((tmp_path / "other" / ".aim" / "runs").glob("*/events/*.zst")).read_bytes()
+        (run_dir / "events").mkdir()
+        (run_dir / "events" / "00000000.jsonl.zst").write_bytes(b"" if left == "an empty segment"
+                                                                 else frame[: len(frame) // 2])
     with pytest.raises(RunNotFoundError, match="holds no event"):
         Run(run_hash=h, repo=repo)
-    assert not list(run_dir.rglob("*.zst")), "the refused resume wrote a segment"
+    assert not (run_dir / "events" / "00000001.jsonl.zst").exists(), "the refused resume wrote a segment"
     first = run_cli("storage", "verify", "--repo", str(repo))
     assert first.returncode == 1 and f"runs/{h}" in first.stdout and "orphan" in first.stdout
     fixed = run_cli("storage", "verify", "--repair", "--repo", str(repo))
