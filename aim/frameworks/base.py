@@ -35,10 +35,13 @@ def require(module: str, *, integration: str, extra: str, package: str | None = 
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise MissingExtraError(
-            f"{integration} needs {package or module}, which is not installed ({exc})",
-            hint=f"pip install 'aim[{extra}]'",
-        ) from exc
+        # Missing: the module itself or a package above it. Anything else is the framework
+        # failing to import (a dependency of its own, a backend): say that, not "install".
+        name = getattr(exc, "name", None) or ""
+        missing = isinstance(exc, ModuleNotFoundError) and (module == name or module.startswith(name + "."))
+        what = "which is not installed" if missing else "which failed to import"
+        raise MissingExtraError(f"{integration} needs {package or module}, {what} ({exc})",
+                                hint=f"pip install 'aim[{extra}]'" if missing else None) from exc
 
 
 def storable(value: Any, depth: int = 0) -> Any:
@@ -49,7 +52,9 @@ def storable(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, numbers.Integral):
-        return int(value)
+        number = int(value)
+        # aim stores signed 64-bit integers: a larger one (a uint64 seed) is kept as its text.
+        return number if -(2**63) <= number < 2**63 else str(number)
     if isinstance(value, numbers.Real):
         return float(value)
     if depth >= MAX_DEPTH:
@@ -90,6 +95,12 @@ def as_number(value: Any) -> float | int | None:
             return None
         return got if isinstance(got, (int, float)) and not isinstance(got, bool) else None
     return None
+
+
+def subset_of(data_name: str) -> str:
+    """The subset a data set's name stands for (XGBoost's ``evals``, LightGBM's
+    ``valid_names``): ``eval``/``valid`` -> ``val``; a name it does not know as it is."""
+    return SUBSET_ALIASES.get(data_name.lower(), data_name)
 
 
 def split_subset(name: str, default: str | None = None,

@@ -1,0 +1,186 @@
+"""Keras: ``AimCallback``, a ``keras.callbacks.Callback`` that records a ``fit`` (and a later
+``evaluate``) in one run (``from aim.keras import AimCallback``).
+
+Importing this module imports ``keras`` (with the backend you chose: ``KERAS_BACKEND`` is read,
+never set, so set it before importing either). ``tf.keras`` of TensorFlow 2 works as well when
+``keras`` resolves to it.
+
+What is recorded:
+
+* ``on_train_begin``: the run is opened (created, or reopened by hash for a second ``fit``);
+  ``run["hparams"]`` gets ``fit``'s params (``epochs``, ``steps``), the optimizer's config
+  under ``optimizer`` and its current ``learning_rate``.
+* ``on_epoch_end``: every numeric log at ``step=epoch, epoch=epoch``; ``val_loss`` is ``loss``
+  in context ``{"subset": "val"}``, any other name is in ``{"subset": "train"}``. The
+  optimizer's learning rate is tracked as ``lr`` (train), as Aim does, so schedules show.
+* ``on_train_batch_end`` (only with ``log_batches=True``): the batch logs (Keras' running
+  averages over the epoch) at a global batch step, context ``{"subset": "train", "scope":
+  "batch"}``, so they never mix with the per-epoch values.
+* ``on_train_end``: the run is closed (``finished``).
+* ``evaluate(..., callbacks=[cb])`` outside ``fit``: its results are tracked in context
+  ``{"subset": "test"}`` at the last epoch trained (0 before any), and the run is closed
+  again. The validation pass that ``fit`` runs each epoch is not tracked twice: its values come
+  with the epoch's ``val_`` logs.
+
+A ``fit`` that raises leaves the run open; aim closes it at exit (``failed`` after an uncaught
+exception), or call ``cb.close()`` (until then an ``evaluate`` with this callback is taken for
+``fit``'s validation pass and not tracked).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aim.core import events as ev
+from aim.frameworks.base import RunHolder, as_number, require, split_subset, storable
+from aim.sdk.run import Run
+
+keras = require("keras", integration="aim.keras", extra="keras")
+
+BATCH_CONTEXT = {"subset": "train", "scope": "batch"}
+
+
+def _tidy(value: Any) -> Any:
+    """Floats that are exactly float32 values (Keras keeps hyperparameters in float32
+    variables: ``0.01`` reads back as ``0.009999999776482582``) get their shortest float32
+    spelling; containers are walked, anything else is left as it is."""
+    if isinstance(value, float):
+        try:
+            import numpy  # Keras' own dependency
+
+            single = numpy.float32(value)
+            return float(str(single)) if float(single) == value else value
+        except Exception:
+            return value
+    if isinstance(value, dict):
+        return {k: _tidy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_tidy(v) for v in value]
+    return value
+
+
+def _learning_rate(optimizer: Any) -> float | int | None:
+    """The optimizer's current learning rate as a number (a schedule evaluated), or None."""
+    try:
+        lr = optimizer.learning_rate
+    except Exception:
+        return None
+    if callable(lr) and hasattr(optimizer, "iterations"):  # a schedule object (tf.keras)
+        try:
+            lr = lr(optimizer.iterations)
+        except Exception:
+            return None
+    number = as_number(lr)
+    if number is None:
+        try:
+            number = as_number(keras.ops.convert_to_numpy(lr))
+        except Exception:
+            return None
+    return _tidy(number)
+
+
+class AimCallback(keras.callbacks.Callback):
+    """Track a Keras ``fit`` (and ``evaluate``) in an aim run (see the module docstring)."""
+
+    def __init__(
+        self,
+        repo: str | None = None,
+        experiment: str | None = None,
+        system_tracking_interval: float | None = 10.0,
+        log_system_params: bool = True,
+        capture_terminal_logs: bool = True,
+        run_name: str | None = None,
+        run_hash: str | None = None,
+        log_batches: bool = False,
+    ) -> None:
+        super().__init__()
+        self._holder = RunHolder(
+            repo=repo, experiment=experiment, run_name=run_name, run_hash=run_hash,
+            system_tracking_interval=system_tracking_interval, log_system_params=log_system_params,
+            capture_terminal_logs=capture_terminal_logs,
+        )
+        self.log_batches = log_batches
+        self._in_fit = False
+        self._epoch: int | None = None  # the epoch in progress, or the last one trained
+        self._batch_step = 0
+
+    # --- the run ----------------------------------------------------------------------------
+    @property
+    def run(self) -> Run:
+        """The run (opened on first use)."""
+        return self._holder.run
+
+    @property
+    def experiment(self) -> Run:
+        """The run, by Aim's name for it."""
+        return self._holder.run
+
+    @property
+    def run_hash(self) -> str | None:
+        """The run's hash once it was opened (set ``run_hash=`` to continue a run)."""
+        return self._holder.run_hash
+
+    def close(self, status: str = ev.STATUS_FINISHED) -> None:
+        """Close the run now (``fit``'s end does it; this is for a ``fit`` that raised, after
+        which a later ``evaluate`` is tracked again)."""
+        self._in_fit = False
+        self._holder.close(status)
+
+    def _set_hparams(self, values: dict[str, Any]) -> None:
+        run = self._holder.run
+        for key, value in values.items():
+            value = storable(value)
+            try:
+                run["hparams", key] = value
+            except (TypeError, ValueError):  # a value aim refuses (an int beyond 64 bits)
+                run["hparams", key] = str(value)
+
+    # --- fit ----------------------------------------------------------------------------------
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._in_fit = True
+        hparams: dict[str, Any] = {k: v for k, v in (self.params or {}).items() if k != "verbose"}
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None:
+            try:
+                hparams["optimizer"] = _tidy(storable(optimizer.get_config()))
+            except Exception:
+                hparams["optimizer"] = type(optimizer).__name__
+            lr = _learning_rate(optimizer)
+            if lr is not None:
+                hparams["learning_rate"] = lr
+        self._set_hparams(hparams)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if not self.log_batches:
+            return
+        for name, value in (logs or {}).items():
+            self._holder.track(value, name, step=self._batch_step, epoch=self._epoch,
+                               context=BATCH_CONTEXT)
+        self._batch_step += 1
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+        for key, value in (logs or {}).items():
+            name, context = split_subset(key, default="train")  # val_loss: loss in val
+            self._holder.track(value, name, step=epoch, epoch=epoch, context=context)
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None:
+            lr = _learning_rate(optimizer)
+            if lr is not None:
+                self._holder.track(lr, "lr", step=epoch, epoch=epoch, context={"subset": "train"})
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._in_fit = False
+        self._holder.close(ev.STATUS_FINISHED)
+
+    # --- evaluate -------------------------------------------------------------------------------
+    def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._in_fit:  # fit's validation pass: tracked with the epoch as val_*
+            return
+        step = self._epoch or 0
+        for name, value in (logs or {}).items():
+            self._holder.track(value, name, step=step, epoch=step, context={"subset": "test"})
+        self._holder.close(ev.STATUS_FINISHED)
