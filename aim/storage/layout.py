@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 from aim.errors import NotADirectoryRepoError, RepoFormatError, RepoNotFoundError
@@ -114,18 +115,50 @@ class RepoLayout:
         if parent.exists() and not parent.is_dir():
             raise NotADirectoryRepoError(f"{parent} is a file, not a directory")
         created = False
+        if not self.root.exists():
+            created = self._create_whole()
         if not self.version_file.exists():
+            # A .aim without VERSION (made by hand, or by an aim before init was atomic):
+            # complete it in place. The rename is atomic: racing initialisers end with one.
             self.runs.mkdir(parents=True, exist_ok=True)
             self.index_dir.mkdir(exist_ok=True)
             tmp = self.root / f"VERSION.{os.getpid()}.tmp"
             tmp.write_text(VERSION_LINE, encoding="utf-8")
-            # Rename is atomic: two processes initialising at once both end with one VERSION.
             os.replace(tmp, self.version_file)
             created = True
         self.check()
         self.runs.mkdir(exist_ok=True)
         self.index_dir.mkdir(exist_ok=True)
         return created
+
+    def _create_whole(self) -> bool:
+        """Create the repository as one rename: built beside it as ``<name>.init.<pid>``
+        (VERSION, runs/, index/), then renamed into place, so a kill mid-init never leaves a
+        ``.aim`` without VERSION. Return False when another process created it first."""
+        parent = self.root.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = parent / f"{self.root.name}.init.{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)  # our pid's leftover from a killed init
+        staging.mkdir()
+        (staging / "runs").mkdir()
+        (staging / "index").mkdir()
+        (staging / "VERSION").write_text(VERSION_LINE, encoding="utf-8")
+        try:
+            os.rename(staging, self.root)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not self.root.is_dir():
+                raise
+            return False  # another initialiser won the rename
+        self._sweep_dead_inits(parent)
+        return True
+
+    def _sweep_dead_inits(self, parent: Path) -> None:
+        """Remove ``<name>.init.<pid>`` folders that killed initialisers left beside the repo."""
+        for entry in parent.glob(f"{self.root.name}.init.*"):
+            pid = entry.name.rpartition(".")[2]
+            if pid.isdigit() and not pid_alive(int(pid)):
+                shutil.rmtree(entry, ignore_errors=True)
 
     def segment_numbers(self, run_hash: str) -> list[int]:
         """Sorted segment numbers of a run (empty when it has none)."""
@@ -135,3 +168,17 @@ class RepoLayout:
         """A run's segment files in order."""
         d = self.events_dir(run_hash)
         return [d / segment_name(n) for n in self.segment_numbers(run_hash)]
+
+
+def pid_alive(pid: int) -> bool:
+    """True when process ``pid`` exists (this one included): work areas named after a pid
+    (``tmp/<hash>.<pid>``, ``.aim.init.<pid>``) belong to a live process or to a dead one."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

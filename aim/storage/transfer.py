@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from aim.storage.layout import RepoLayout
+from aim.storage.layout import RepoLayout, pid_alive
 
 
 class DestinationExistsError(FileExistsError):
@@ -114,7 +114,7 @@ def sweep_leftovers(layout: RepoLayout) -> list[Path]:
             continue
         for entry in entries:
             pid = entry.name.rpartition(".")[2]
-            if area == layout.tmp and pid.isdigit() and _alive(int(pid)):
+            if area == layout.tmp and pid.isdigit() and pid_alive(int(pid)):
                 continue  # a copy in progress in a live process
             shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
             removed.append(entry)
@@ -130,15 +130,3 @@ def list_leftovers(layout: RepoLayout) -> list[Path]:
         except FileNotFoundError:
             pass
     return out
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

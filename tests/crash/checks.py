@@ -767,6 +767,9 @@ def run_open_kill_trial(cfg: TrialConfig, workdir: Path, *, resume: bool, delay:
     run = Run(repo=repo, experiment="after", system_tracking_interval=None, capture_terminal_logs=False)
     run.track(2.0, name="m")
     run.close()
+    # A repository created by the next run sweeps what a killed init left beside it.
+    leftovers = sorted(p.name for p in repo.glob(".aim.init.*"))
+    expect(not leftovers, f"a killed repository init left {leftovers} after the next init")
     expect(read_log(repo, run.hash).events[-1]["type"] == "run.finished",
            "a new run created after the kill did not close")
     return result
