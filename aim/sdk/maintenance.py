@@ -337,7 +337,7 @@ def verify(repo: Repo, *, repair: bool = False) -> list[Problem]:
     problems: list[Problem] = []
     for entry in list_leftovers(layout):
         problems.append(Problem("leftover", str(entry.relative_to(layout.root)),
-                                "left by an interrupted copy or prune"))
+                                "left by an interrupted run creation, copy or prune"))
     if repair and problems:
         removed = {str(p.relative_to(layout.root)) for p in sweep_leftovers(layout)}
         for p in problems:
