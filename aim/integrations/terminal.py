@@ -89,6 +89,20 @@ class TerminalCapture:
             self._tees = []
         self.mode = None
 
+    def rebind(self) -> None:
+        """Python mode: tee a stream that replaced ours since ``start()`` (a notebook cell's or a
+        test runner's redirect), so a run started now captures what is printed now. The
+        earlier tee stays in place under whatever holds it."""
+        if self.mode != "python":
+            return
+        for name, _fd in _STREAMS:
+            current = getattr(sys, name)
+            if current is None or any(tee is current for _, tee in self._tees):
+                continue
+            tee = _Tee(name, current, self._sink, self._redraw_interval)
+            setattr(sys, name, tee)
+            self._tees.append((name, tee))
+
     def settle(self, timeout: float = 0.5) -> None:
         """Let what was written so far reach the sink (another run goes on capturing).
 

@@ -44,6 +44,8 @@ class _Hub:
                     _log.debug("aim: terminal capture unavailable: %s", exc)
                     return
                 self.terminal = terminal
+            else:  # an earlier run's capture: follow sys.stdout/stderr if they were replaced
+                self.terminal.rebind()
 
     def remove_terminal(self, run: Any) -> None:
         with self.switch:

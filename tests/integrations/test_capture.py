@@ -273,3 +273,26 @@ def test_show_lists_system_metrics_and_summarizes_system_params(repo_path):
     assert '"__system_params": "{' in shown.stdout and "fields: see --json" in shown.stdout
     full = run_cli("runs", "show", h, "--json", "--repo", str(repo_path))
     assert "orjson" in json.loads(full.stdout)["params"]["__system_params"]["packages"]
+
+
+def test_a_run_started_after_sys_stdout_was_replaced_captures_the_new_stream(repo_path, monkeypatch):
+    """Defect seen in the suite (tests/sdk before tests/docs): while an earlier run kept the
+    Python-level capture, a later run captured nothing once sys.stdout had been replaced (a test
+    runner's or a notebook cell's redirect): the tee stayed on the old stream."""
+    import io
+
+    monkeypatch.setenv("AIM_CAPTURE_MODE", "python")
+    first = Run(repo=repo_path, system_tracking_interval=None)
+    replaced = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", replaced)
+    second = Run(repo=repo_path, system_tracking_interval=None)
+    print("printed to the new stream", flush=True)
+    second.close()
+    first.close()
+    assert "printed to the new stream" in replaced.getvalue()  # written through
+    lines = [e["line"] for e in events(repo_path, second.hash) if e["type"] == "log.line"]
+    assert "printed to the new stream" in lines
+    # What is printed after still reaches the stream (restored, or teed for a run another
+    # test left open: the capture stops with the last run).
+    print("after the runs", flush=True)
+    assert "after the runs" in replaced.getvalue()
