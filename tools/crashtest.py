@@ -25,7 +25,9 @@ Then byte-level faults on the last segment of a real run (``tests/crash/faults.p
 at every offset of the last frame (``--fault-stride N``: every N-th), appended zeros, appended
 garbage, a flipped byte at every offset of a middle frame.
 
-Prints one JSON line: per phase, trials and failures; the loss bound seen (events tracked but not
+Prints one JSON line: failures, and among them ``corrupt_repos`` (verify, even with ``--repair``,
+not clean) and ``lost_durable_events`` (flushed or already stored data lost or changed); per
+phase, trials and failures; the loss bound seen (events tracked but not
 on disk at a kill, and the age of the oldest); torn tails repaired; the byte-fault counts. Exit
 status 1 when any trial or fault check failed. Failed trials' folders are kept for inspection.
 """
@@ -168,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     per_phase = {ph: {"trials": 0, "failures": 0} for ph in phases}
     totals: dict[str, Any] = {
-        "trials": args.trials, "failures": 0, "phases": per_phase, "kills": 0,
+        "trials": args.trials, "failures": 0, "corrupt_repos": 0, "lost_durable_events": 0,
+        "phases": per_phase, "kills": 0,
         "max_lost_events": 0, "max_lost_seconds": 0.0, "max_lost_flush_intervals": 0.0,
         "loss_slack_s": args.loss_slack, "torn_tails_natural": 0, "torn_tails_injected": 0,
         "torn_tails_repaired": 0, "open_kills": {"run_on_disk": 0, "opened": 0, "verify_repaired": 0},
@@ -236,6 +239,10 @@ def _add(totals: dict[str, Any], phase_totals: dict[str, int], facts: dict[str, 
     if error is not None:
         totals["failures"] += 1
         phase_totals["failures"] += 1
+        # The two promises by name: a repository verify (with --repair) could not make clean,
+        # and durable data gone (flushed events, a run or a segment that was there).
+        totals["corrupt_repos"] += "verify" in error
+        totals["lost_durable_events"] += any(w in error for w in ("lost", "changed", "differ", "missing"))
         if len(totals["failed"]) < 20:
             totals["failed"].append({"seed": seed, "phase": phase, "dir": str(work), "error": error[:1000]})
         return

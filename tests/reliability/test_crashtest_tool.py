@@ -24,6 +24,7 @@ def test_one_kill_in_every_phase_and_the_byte_faults_keep_every_promise(tmp_path
     rc, report = _crashtest("--trials", "9", "--quick", "--jobs", "2", "--fault-stride", "32",
                             "--repo-dir", str(tmp_path))
     assert rc == 0 and report["failures"] == 0, report["failed"]
+    assert report["corrupt_repos"] == 0 and report["lost_durable_events"] == 0
     assert set(report["phases"]) == {"create", "track", "rotate", "resume", "delete", "prune", "copy",
                                      "move", "upload"}
     assert all(p == {"trials": 1, "failures": 0} for p in report["phases"].values()), report["phases"]
