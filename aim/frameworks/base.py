@@ -170,6 +170,12 @@ class RunHolder:
         self.run.track(number, name=name, step=step, epoch=epoch, context=context)
         return True
 
+    def set_params(self, key: str, values: Mapping[Any, Any]) -> None:
+        """Set ``run[key, k] = storable(v)`` item by item: what the user set there first stays."""
+        run = self.run
+        for name, value in values.items():
+            run[key, str(name) or "_"] = storable(value)
+
     def close(self, status: str = ev.STATUS_FINISHED) -> None:
         """Close the run (when open) with ``status``: finished, failed or terminated."""
         if status not in ev.END_STATUSES:
@@ -177,3 +183,29 @@ class RunHolder:
         run, self._run = self._run, None
         if run is not None and run.active:
             run._close_blocking(status)
+
+
+class HoldsRun:
+    """What a callback shows of its run: ``run`` (``experiment``, Aim's name for it),
+    ``run_hash`` and ``close``. The callback sets ``self._holder`` in its constructor."""
+
+    _holder: RunHolder
+
+    @property
+    def run(self) -> Run:
+        """The run (opened on first use, reopened by hash after it was closed)."""
+        return self._holder.run
+
+    @property
+    def experiment(self) -> Run:
+        """The run, by Aim's name for it."""
+        return self._holder.run
+
+    @property
+    def run_hash(self) -> str | None:
+        """The run's hash once it was opened (or the one given to continue a run)."""
+        return self._holder.run_hash
+
+    def close(self, status: str = ev.STATUS_FINISHED) -> None:
+        """Close the run now (finished, or ``status``); a later log reopens it."""
+        self._holder.close(status)

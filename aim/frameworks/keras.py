@@ -32,8 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 from aim.core import events as ev
-from aim.frameworks.base import RunHolder, as_number, require, split_subset, storable
-from aim.sdk.run import Run
+from aim.frameworks.base import HoldsRun, RunHolder, as_number, require, split_subset, storable
 
 keras = require("keras", integration="aim.keras", extra="keras")
 
@@ -79,7 +78,7 @@ def _learning_rate(optimizer: Any) -> float | int | None:
     return _tidy(number)
 
 
-class AimCallback(keras.callbacks.Callback):
+class AimCallback(HoldsRun, keras.callbacks.Callback):
     """Track a Keras ``fit`` (and ``evaluate``) in an aim run (see the module docstring)."""
 
     def __init__(
@@ -105,35 +104,11 @@ class AimCallback(keras.callbacks.Callback):
         self._batch_step = 0
 
     # --- the run ----------------------------------------------------------------------------
-    @property
-    def run(self) -> Run:
-        """The run (opened on first use)."""
-        return self._holder.run
-
-    @property
-    def experiment(self) -> Run:
-        """The run, by Aim's name for it."""
-        return self._holder.run
-
-    @property
-    def run_hash(self) -> str | None:
-        """The run's hash once it was opened (set ``run_hash=`` to continue a run)."""
-        return self._holder.run_hash
-
     def close(self, status: str = ev.STATUS_FINISHED) -> None:
         """Close the run now (``fit``'s end does it; this is for a ``fit`` that raised, after
         which a later ``evaluate`` is tracked again)."""
         self._in_fit = False
-        self._holder.close(status)
-
-    def _set_hparams(self, values: dict[str, Any]) -> None:
-        run = self._holder.run
-        for key, value in values.items():
-            value = storable(value)
-            try:
-                run["hparams", key] = value
-            except (TypeError, ValueError):  # a value aim refuses (an int beyond 64 bits)
-                run["hparams", key] = str(value)
+        super().close(status)
 
     # --- fit ----------------------------------------------------------------------------------
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -148,7 +123,7 @@ class AimCallback(keras.callbacks.Callback):
             lr = _learning_rate(optimizer)
             if lr is not None:
                 hparams["learning_rate"] = lr
-        self._set_hparams(hparams)
+        self._holder.set_params("hparams", hparams)
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch

@@ -29,15 +29,14 @@ from __future__ import annotations
 from typing import Any
 
 from aim.core import events as ev
-from aim.frameworks.base import RunHolder, require, storable, subset_of
-from aim.sdk.run import Run
+from aim.frameworks.base import HoldsRun, RunHolder, require, subset_of
 
 lightgbm = require("lightgbm", integration="aim.lightgbm", extra="lightgbm")
 
 ORDER = 25  # after log_evaluation (10) and record_evaluation (20), before early_stopping (30)
 
 
-class AimCallback:
+class AimCallback(HoldsRun):
     """Track a LightGBM training in an aim run (see the module docstring)."""
 
     def __init__(
@@ -60,37 +59,9 @@ class AimCallback:
             capture_terminal_logs=capture_terminal_logs,
         )
 
-    @property
-    def run(self) -> Run:
-        """The run (opened on first use)."""
-        return self._holder.run
-
-    @property
-    def experiment(self) -> Run:
-        """The run, by Aim's name for it."""
-        return self._holder.run
-
-    @property
-    def run_hash(self) -> str | None:
-        """The run's hash once it was opened (set ``run_hash=`` to continue a run)."""
-        return self._holder.run_hash
-
-    def close(self, status: str = ev.STATUS_FINISHED) -> None:
-        """Close the run now: after a training that stopped early (see the module docstring)."""
-        self._holder.close(status)
-
-    def _set_hparams(self, params: dict[str, Any]) -> None:
-        run = self._holder.run
-        for key, value in (params or {}).items():
-            value = storable(value)
-            try:
-                run["hparams", str(key) or "_"] = value
-            except (TypeError, ValueError):  # a value aim refuses (an int beyond 64 bits)
-                run["hparams", str(key) or "_"] = str(value)
-
     def __call__(self, env: Any) -> None:
         if env.iteration == env.begin_iteration:
-            self._set_hparams(env.params)
+            self._holder.set_params("hparams", env.params or {})
         for item in env.evaluation_result_list or ():
             data_name, metric_name, value = str(item[0]), str(item[1]), item[2]
             if data_name == "cv_agg" and " " in metric_name:  # lgb.cv before 4.7: "valid l2"

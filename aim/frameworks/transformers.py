@@ -23,8 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from aim.core import events as ev
-from aim.frameworks.base import RunHolder, require, split_subset, storable
-from aim.sdk.run import Run
+from aim.frameworks.base import HoldsRun, RunHolder, require, split_subset, storable
 
 _transformers = require("transformers",
                         integration="aim.hugging_face", extra="hugging-face", package="transformers")
@@ -38,7 +37,7 @@ SUBSET_ALIASES = {"train": "train", "eval": "eval", "test": "test"}
 _RENAMED = {"train_loss": ("mean_loss", {"subset": "train"})}
 
 
-class AimCallback(_transformers.TrainerCallback):
+class AimCallback(HoldsRun, _transformers.TrainerCallback):
     """A ``TrainerCallback`` writing to one aim run (the arguments are Aim's ``AimCallback``'s).
 
     ``run_hash`` continues an existing run. System usage and terminal output are captured by
@@ -60,16 +59,6 @@ class AimCallback(_transformers.TrainerCallback):
             system_tracking_interval=system_tracking_interval, log_system_params=log_system_params,
             capture_terminal_logs=capture_terminal_logs,
         )
-
-    @property
-    def experiment(self) -> Run:
-        """The aim ``Run`` (created on first use, reopened by hash after the end of training)."""
-        return self._holder.run
-
-    @property
-    def run_hash(self) -> str | None:
-        """The run's hash once the run was created (or the one given)."""
-        return self._holder.run_hash
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
         if not state.is_world_process_zero:
@@ -108,7 +97,3 @@ class AimCallback(_transformers.TrainerCallback):
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.is_world_process_zero:
             self._holder.close(ev.STATUS_FINISHED)
-
-    def close(self) -> None:
-        """Close the run now (``finished``); a later log reopens it."""
-        self._holder.close(ev.STATUS_FINISHED)

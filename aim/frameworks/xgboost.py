@@ -30,14 +30,12 @@ import re
 from typing import Any
 
 from aim.core import events as ev
-from aim.frameworks.base import RunHolder, require, storable, subset_of
-from aim.sdk.run import Run
+from aim.frameworks.base import HoldsRun, RunHolder, require, subset_of
 
 xgboost = require("xgboost", integration="aim.xgboost", extra="xgboost")
 
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_INT64 = 2**63
 
 
 def _number(text: Any) -> Any:
@@ -47,8 +45,7 @@ def _number(text: Any) -> Any:
     if not isinstance(text, str):
         return text
     if _INT.fullmatch(text):
-        value = int(text)
-        return value if -_INT64 <= value < _INT64 else text
+        return int(text)  # beyond 64 bits (max_cached_hist_node), storable keeps it as text
     if _FLOAT.fullmatch(text):
         value = float(text)
         if not math.isfinite(value):
@@ -115,7 +112,7 @@ def _booster_config(model: Any) -> dict[str, Any] | None:
         return None
 
 
-class AimCallback(xgboost.callback.TrainingCallback):
+class AimCallback(HoldsRun, xgboost.callback.TrainingCallback):
     """Track an XGBoost training in an aim run (see the module docstring)."""
 
     def __init__(
@@ -136,39 +133,14 @@ class AimCallback(xgboost.callback.TrainingCallback):
         )
         self._first_round = 0  # rounds the model had before this training (xgb_model=)
 
-    @property
-    def run(self) -> Run:
-        """The run (opened on first use)."""
-        return self._holder.run
-
-    @property
-    def experiment(self) -> Run:
-        """The run, by Aim's name for it."""
-        return self._holder.run
-
-    @property
-    def run_hash(self) -> str | None:
-        """The run's hash once it was opened (set ``run_hash=`` to continue a run)."""
-        return self._holder.run_hash
-
-    def close(self, status: str = ev.STATUS_FINISHED) -> None:
-        """Close the run now (the end of training does it; this is for one that raised)."""
-        self._holder.close(status)
-
     def before_training(self, model: Any) -> Any:
-        run = self._holder.run
         try:
             self._first_round = int(model.num_boosted_rounds())
         except Exception:
             self._first_round = 0
         config = _booster_config(model)
-        if config is not None:
-            for key, value in model_params(config).items():
-                value = storable(value)
-                try:
-                    run["hparams", key] = value
-                except (TypeError, ValueError):
-                    run["hparams", key] = str(value)
+        # Opens the run when training starts, with or without a config to read.
+        self._holder.set_params("hparams", model_params(config) if config is not None else {})
         return model
 
     def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, Any]) -> bool:

@@ -17,19 +17,14 @@ from aim import Repo, Run
 from aim.core import events as ev
 from aim.pytorch_lightning import AimLogger
 from aim.sdk.log import iter_events
+from tests.frameworks.conftest import QUIET
 
-QUIET = {"system_tracking_interval": None, "capture_terminal_logs": False, "log_system_params": False}
 TRAIN = {"subset": "train"}
 VAL = {"subset": "val"}
 TEST = {"subset": "test"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class MLP(pl.LightningModule):

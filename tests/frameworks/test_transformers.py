@@ -26,19 +26,14 @@ from aim.core import events as ev
 from aim.hugging_face import AimCallback
 from aim.sdk.log import iter_events
 from tests.conftest import ROOT
+from tests.frameworks.conftest import QUIET
 
-QUIET = {"system_tracking_interval": None, "capture_terminal_logs": False, "log_system_params": False}
 TRAIN = {"subset": "train"}
 EVAL = {"subset": "eval"}
 TEST = {"subset": "test"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class RandomIds(torch.utils.data.Dataset):
