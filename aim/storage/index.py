@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -79,27 +80,76 @@ class IndexCorruptError(AimError):
     hint = "run `aim storage reindex`"
 
 
-class Index:
-    """A connection to ``.aim/index/index.sqlite``; safe to share between threads."""
+class IndexLockedError(AimError, sqlite3.OperationalError):
+    """Another connection held the index longer than the busy timeout ("database is locked").
 
-    def __init__(self, path: Path) -> None:
+    Deliberately not an ``IndexCorruptError``: the file is fine and in use, so nothing may drop
+    it. Also a ``sqlite3.OperationalError``, which is what this was raised as before it had a
+    name, so older ``except`` clauses keep catching it.
+    """
+
+    hint = "another aim process is writing the index; try again"
+
+
+# SQLITE_BUSY: another connection holds the lock; SQLITE_LOCKED: a conflict within one
+# connection or shared cache. Extended codes (SQLITE_BUSY_SNAPSHOT, ...) carry them in the low byte.
+_BUSY_CODES = (getattr(sqlite3, "SQLITE_BUSY", 5), getattr(sqlite3, "SQLITE_LOCKED", 6))
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+; 3.10 has only the message
+    if code is not None:
+        return code & 0xFF in _BUSY_CODES
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+@contextmanager
+def _sqlite_errors() -> Iterator[None]:
+    """The one translation of SQLite's errors, around every use of the connection.
+
+    Busy or locked becomes ``IndexLockedError`` (retry later; never a reason to drop the file);
+    every other ``sqlite3.Error`` becomes ``IndexCorruptError``, which ``sdk/indexer.py`` answers
+    by dropping and rebuilding the index.
+    """
+    try:
+        yield
+    except IndexLockedError:
+        raise
+    except sqlite3.Error as exc:
+        if _is_busy(exc):
+            raise IndexLockedError(f"index {exc}") from exc
+        raise IndexCorruptError(str(exc)) from exc
+
+
+class Index:
+    """A connection to ``.aim/index/index.sqlite``; safe to share between threads.
+
+    Every method raises ``IndexLockedError`` when another connection holds the database past
+    ``busy_timeout`` seconds and ``IndexCorruptError`` for any other SQLite error.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout: float = 60.0) -> None:
         self.path = path
+        self.busy_timeout = busy_timeout
         self._lock = threading.Lock()
         self.created = not path.exists()
         self._pid = os.getpid()
         self._ino = -1
-        try:
+        with _sqlite_errors():
             self._db = self._connect()
-            row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if row is None:
-                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-            elif row[0] != SCHEMA_VERSION:
-                raise IndexCorruptError(f"index schema {row[0]}, expected {SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
-            raise IndexCorruptError(str(exc)) from exc
+            try:
+                row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+                if row is None:
+                    self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+                elif row[0] != SCHEMA_VERSION:
+                    raise IndexCorruptError(f"index schema {row[0]}, expected {SCHEMA_VERSION}")
+            except BaseException:
+                self._db.close()  # the caller may drop the file next: hold no handle to it
+                raise
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
+        db = sqlite3.connect(self.path, timeout=self.busy_timeout, check_same_thread=False,
+                             isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=OFF")
         db.executescript(_SCHEMA)
@@ -120,20 +170,37 @@ class Index:
                 self._db = self._connect()
         return self._db
 
+    @contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        """The connection, held under the thread lock, with errors translated: every query's way in."""
+        with _sqlite_errors():
+            db = self._conn()
+            with self._lock:
+                yield db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """``_using`` inside ``BEGIN IMMEDIATE``: committed when the block ends, else rolled back."""
+        with self._using() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            finally:
+                if db.in_transaction:
+                    # The block or COMMIT failed. Left open, the transaction would make the
+                    # next BEGIN fail; a failing ROLLBACK must not hide the error that matters.
+                    with suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+
     def close(self) -> None:
         """Close the connection."""
         with self._lock:
             self._db.close()
 
     def _run(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        db = self._conn()
-        with self._lock:
-            try:
-                return db.execute(sql, tuple(args)).fetchall()
-            except sqlite3.DatabaseError as exc:
-                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                    raise
-                raise IndexCorruptError(str(exc)) from exc
+        with self._using() as db:
+            return db.execute(sql, tuple(args)).fetchall()
 
     def write_run(
         self,
@@ -143,34 +210,20 @@ class Index:
     ) -> None:
         """Upsert one run's row, and (when given) its sequences and param keys, atomically."""
         h = run_row["hash"]
-        db = self._conn()
-        with self._lock:
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    db.execute(
-                        f"INSERT OR REPLACE INTO runs ({', '.join(RUN_COLUMNS)}) "
-                        f"VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
-                        tuple(run_row[c] for c in RUN_COLUMNS),
-                    )
-                    if sequences is not None:
-                        db.executemany(
-                            "INSERT OR REPLACE INTO sequences VALUES (?, ?, ?, ?, ?, ?)",
-                            [(h, *s) for s in sequences],
-                        )
-                    if param_keys is not None:
-                        db.execute("DELETE FROM param_keys WHERE hash = ?", (h,))
-                        db.executemany(
-                            "INSERT OR IGNORE INTO param_keys VALUES (?, ?)", [(h, k) for k in param_keys]
-                        )
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-            except sqlite3.DatabaseError as exc:
-                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                    raise
-                raise IndexCorruptError(str(exc)) from exc
+        with self._transaction() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO runs ({', '.join(RUN_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
+                tuple(run_row[c] for c in RUN_COLUMNS),
+            )
+            if sequences is not None:
+                db.executemany(
+                    "INSERT OR REPLACE INTO sequences VALUES (?, ?, ?, ?, ?, ?)",
+                    [(h, *s) for s in sequences],
+                )
+            if param_keys is not None:
+                db.execute("DELETE FROM param_keys WHERE hash = ?", (h,))
+                db.executemany("INSERT OR IGNORE INTO param_keys VALUES (?, ?)", [(h, k) for k in param_keys])
 
     def update_run(self, run_hash: str, **fields: Any) -> bool:
         """Change some columns of one run's row; False when the run has no row."""
@@ -178,28 +231,21 @@ class Index:
         if bad:
             raise ValueError(f"unknown index columns: {sorted(bad)}")
         sets = ", ".join(f"{k} = ?" for k in fields)
-        db = self._conn()
-        with self._lock:
+        with self._using() as db:
             cur = db.execute(f"UPDATE runs SET {sets} WHERE hash = ?", (*fields.values(), run_hash))
             return cur.rowcount > 0
 
     def remove_run(self, run_hash: str) -> None:
         """Forget a run (its directory is gone)."""
-        db = self._conn()
-        with self._lock:
-            db.execute("BEGIN IMMEDIATE")
+        with self._transaction() as db:
             for table in ("runs", "sequences", "param_keys"):
                 db.execute(f"DELETE FROM {table} WHERE hash = ?", (run_hash,))
-            db.execute("COMMIT")
 
     def clear(self) -> None:
         """Drop every row (reindex starts from here)."""
-        db = self._conn()
-        with self._lock:
-            db.execute("BEGIN IMMEDIATE")
+        with self._transaction() as db:
             for table in ("runs", "sequences", "param_keys"):
                 db.execute(f"DELETE FROM {table}")
-            db.execute("COMMIT")
 
     def run_rows(self, *, experiment: str | None = None, include_deleted: bool = False,
                  only_deleted: bool = False) -> list[dict[str, Any]]:

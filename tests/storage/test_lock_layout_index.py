@@ -118,3 +118,69 @@ def test_index_schema_mismatch_is_reported_as_corrupt(tmp_path):
     db.close()
     with pytest.raises(IndexCorruptError):
         Index(p)
+
+
+def _row(run_hash: str = "a" * 24, **changes: object) -> dict:
+    row = {"hash": run_hash, "experiment": "e", "name": None, "description": None, "archived": 0,
+           "deleted": 0, "status": "finished", "creation_time": 1.0, "end_time": 2.0, "last_seq": 3,
+           "tags": "[]", "params": "{}", "log_size": 10}
+    return {**row, **changes}
+
+
+def test_every_write_waits_then_says_the_index_is_locked_and_keeps_it(tmp_path):
+    from aim.errors import AimError
+    from aim.storage.index import IndexCorruptError, IndexLockedError
+
+    p = tmp_path / "i.sqlite"
+    idx = Index(p, busy_timeout=0.05)
+    idx.write_run(_row(), [("loss", "{}", 3, 2, "0.5")], ["hp.lr"])
+    holder = sqlite3.connect(p, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # a real second connection holding the write lock
+    try:
+        writes = {
+            "write_run": lambda: idx.write_run(_row(status="failed"), None, None),
+            "update_run": lambda: idx.update_run("a" * 24, archived=1),
+            "remove_run": lambda: idx.remove_run("a" * 24),
+            "clear": idx.clear,
+        }
+        for name, write in writes.items():
+            with pytest.raises(IndexLockedError, match="locked") as info:
+                write()
+            # Busy is not damage: callers that drop a corrupt index must not catch this one.
+            assert not isinstance(info.value, IndexCorruptError), name
+            assert isinstance(info.value, AimError) and isinstance(info.value, sqlite3.OperationalError)
+        assert idx.run_row("a" * 24)["status"] == "finished"  # WAL: readers are not blocked
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    # Nothing was half-applied, and no transaction was left open on the connection.
+    assert idx.run_row("a" * 24)["archived"] == 0
+    assert idx.update_run("a" * 24, archived=1) is True
+    idx.clear()
+    assert idx.run_rows(include_deleted=True) == []
+    idx.close()
+
+
+def test_every_method_reports_other_sqlite_errors_as_corrupt(tmp_path):
+    from aim.storage.index import IndexCorruptError
+
+    p = tmp_path / "i.sqlite"
+    idx = Index(p)
+    other = sqlite3.connect(p, isolation_level=None)
+    other.execute("DROP TABLE runs")
+    other.close()
+    for call in (lambda: idx.write_run(_row(), None, None), lambda: idx.update_run("a" * 24, archived=1),
+                 lambda: idx.remove_run("a" * 24), idx.clear, idx.run_rows, lambda: idx.run_row("a" * 24)):
+        with pytest.raises(IndexCorruptError, match="no such table"):
+            call()
+    idx.close()
+
+
+def test_a_failed_transaction_is_rolled_back_and_the_next_one_works(tmp_path):
+    idx = Index(tmp_path / "i.sqlite")
+    with pytest.raises(TypeError):
+        idx.write_run(_row(), [None], ["k"])  # fails after the run's row went in
+    assert idx.run_rows() == [] and idx.registry_params() == []
+    idx.write_run(_row(), None, ["k"])
+    assert idx.registry_params() == ["k"]
+    idx.close()
