@@ -55,36 +55,31 @@ class SegmentWriter:
         self.bytes_written = 0
         self.sealed: list[Path] = []
 
-    @property
-    def current_path(self) -> Path | None:
-        """The open (live) segment, if any."""
-        return self.events_dir / segment_name(self._number) if self._fd is not None else None
-
     def write(self, data: bytes) -> int:
         """Compress ``data`` (whole JSON lines) into one frame and append it; return its size."""
         if not data:
             return 0
         frame = self._compressor.compress(data)
-        if self._fd is None:
-            self._open_next()
-        _write_all(self._fd, frame)  # type: ignore[arg-type]
+        fd = self._fd if self._fd is not None else self._open_next()
+        _write_all(fd, frame)
         self._size += len(frame)
         self.bytes_written += len(frame)
         if self._size >= self.max_bytes or self._clock() - self._opened_at >= self.max_age:
             self.seal()
         return len(frame)
 
-    def _open_next(self) -> None:
+    def _open_next(self) -> int:
+        """Create the next segment (never an existing one) and return its descriptor."""
         self.events_dir.mkdir(parents=True, exist_ok=True)
         number = max(next_segment_number(self.events_dir), self._number + 1)
         path = self.events_dir / segment_name(number)
         # O_EXCL: a segment is never reopened; O_APPEND: every frame lands at the end.
-        self._fd = os.open(
-            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644
-        )
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        self._fd = fd
         self._number = number
         self._size = 0
         self._opened_at = self._clock()
+        return fd
 
     def seal(self) -> None:
         """Make the current segment immutable: fsync and close it. A no-op when none is open."""
