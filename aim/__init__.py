@@ -21,6 +21,7 @@ from aim.errors import (
     RunClosedError,
     RunLockedError,
     RunNotFoundError,
+    RunWriteError,
 )
 
 __version__ = "0.1.0"
@@ -42,6 +43,7 @@ __all__ = [
     "RunClosedError",
     "RunLockedError",
     "RunNotFoundError",
+    "RunWriteError",
     "__version__",
 ]
 

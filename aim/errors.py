@@ -13,8 +13,10 @@ Some also derive from the builtin a Python user would reach for first (``TypeErr
     ├── RunNotFoundError             a valid hash with no run behind it (also LookupError)
     ├── RunLockedError               another live process holds the run's writer lock
     ├── RunClosedError               tracking into a run that is closed, read-only or forked away
-    ├── ParamTypeError               a param value that is not JSON-like (also TypeError)
-    ├── MetricValueError             a metric value that is not a real number (also TypeError)
+    │   └── RunWriteError            the run's writer failed (cannot encode or write): it is failed
+    ├── ParamTypeError               a param value of an unsupported type (also TypeError, ValueError)
+    ├── MetricValueError             a bad track() value, name, step or context (also TypeError,
+    │                                ValueError: Aim raises ValueError there)
     ├── CorruptSegmentError          a segment with damage that is not a torn tail
     ├── MissingExtraError            an optional dependency is not installed (also ImportError)
     └── RemoteError                  object storage (S3) refused or is unreachable
@@ -73,12 +75,22 @@ class RunClosedError(AimError):
     """Raised when writing to a run that is closed, opened read-only, or owned by a parent process."""
 
 
-class ParamTypeError(AimError, TypeError):
-    """Raised when a param value is not JSON-like; the message names the offending key path."""
+class RunWriteError(RunClosedError):
+    """Raised by the next ``track``/``flush``/``close`` after the run's writer failed (an event
+    it could not encode, a write error other than a full disk). The message names the cause;
+    what was tracked before it is on disk, and the run is recorded as ``failed``."""
 
 
-class MetricValueError(AimError, TypeError):
-    """Raised when a tracked value is not a real number (or a dict of them)."""
+class ParamTypeError(AimError, TypeError, ValueError):
+    """Raised when a param value has an unsupported type; the message names the key path.
+
+    Both a ``TypeError`` (what Aim raises for an unsupported value) and a ``ValueError`` (what
+    Aim raises for an unsupported key), so ``except`` clauses written for Aim keep working."""
+
+
+class MetricValueError(AimError, TypeError, ValueError):
+    """Raised when ``track`` gets a value that is not a real number, or a bad name, step, epoch
+    or context. A ``ValueError`` as in Aim, and a ``TypeError`` as it always was here."""
 
 
 class CorruptSegmentError(AimError):

@@ -14,135 +14,21 @@ from typing import Any
 import orjson
 
 from aim.core import events as ev
-from aim.errors import MetricValueError, ParamTypeError
+from aim.core.values import (
+    bytes_from_stored,
+    float_from_stored,
+    nonfinite_to_str,
+    plain_context,
+    restore_paths,
+)
+
+__all__ = ["context_key", "decode_event", "encode_event", "encode_events", "encode_events_salvaging",
+           "nonfinite_to_str"]
 
 _DUMP_OPTS = orjson.OPT_APPEND_NEWLINE
 _JOIN = b'},{"seq":'  # between two events in orjson's dump of a list of them
 _ENCODE_CHUNK = 2048
 _SPLIT = b'}\n{"seq":'
-_NONFINITE_TO_STR = {math.inf: "Infinity", -math.inf: "-Infinity"}
-_STR_TO_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-MAX_PARAM_DEPTH = 200  # below orjson's own limit (254) and Python's recursion limit
-
-
-def nonfinite_to_str(value: float) -> str:
-    """Return the stored string for a non-finite float."""
-    return "NaN" if value != value else _NONFINITE_TO_STR[value]
-
-
-def check_name(name: Any) -> str:
-    """A metric name must be a non-empty str: return it, or raise ``MetricValueError``."""
-    if not isinstance(name, str) or not name:
-        raise MetricValueError(f"metric name must be a non-empty str, got {name!r}")
-    return name
-
-
-def check_index(value: Any, what: str) -> int:
-    """A step or epoch: an int (or anything with ``__index__``, not bool) at or above 0."""
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise MetricValueError(f"{what} must be an int, got {type(value).__name__}")
-    value = value.__index__()
-    if value < 0:
-        raise ValueError(f"{what} must be >= 0, got {value}")
-    return value
-
-
-def metric_value(value: Any, name: str) -> float | int | str:
-    """Coerce a tracked value to what a ``metric`` event stores, or raise ``MetricValueError``.
-
-    Accepts int and float, numpy scalars and 0-d arrays or tensors (anything with ``.item()``).
-    Non-finite floats become their stored strings. The common case (a float) is handled by the
-    caller inline; this is the slow path.
-    """
-    original = value
-    if not isinstance(value, (int, float)) and hasattr(value, "item"):
-        try:
-            value = value.item()
-        except (ValueError, TypeError, RuntimeError) as exc:
-            # A tensor with more than one element lands here.
-            raise MetricValueError(
-                f"metric {name!r}: value of type {type(original).__name__} is not a scalar ({exc})"
-            ) from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise MetricValueError(
-            f"metric {name!r}: value must be a real number, got {type(original).__name__}"
-        )
-    if isinstance(value, int):
-        # orjson stores 64-bit integers; wider ones would fail in the flusher, far from the caller.
-        return value if _INT64_MIN <= value <= _INT64_MAX else float(value)
-    if value - value:  # only NaN and ±inf are not equal to themselves minus themselves
-        return nonfinite_to_str(value)
-    return value
-
-
-def json_like(value: Any, path: tuple[str, ...]) -> tuple[Any, list[list[str]]]:
-    """Validate a param value and return ``(stored_copy, float_paths)``.
-
-    ``stored_copy`` is a deep copy made only of dict/list/str/int/float/bool/None with
-    non-finite floats replaced by strings; ``float_paths`` lists the sub-paths (relative to
-    ``path``, list indexes as strings) where that replacement happened. Raises
-    ``ParamTypeError`` naming the full key path of the first offending value.
-    """
-    floats: list[list[str]] = []
-
-    def walk(v: Any, here: list[str]) -> Any:
-        if v is None or isinstance(v, (bool, str)):
-            return v
-        if len(here) + len(path) > MAX_PARAM_DEPTH:
-            # orjson refuses deeper values, and Python's recursion would fail first anyway:
-            # say so here, naming where, instead of a RecursionError from deep inside.
-            raise ParamTypeError(
-                f"param {_show(path, here[:8])}...: nested deeper than {MAX_PARAM_DEPTH} levels"
-            )
-        if isinstance(v, int):
-            if not _INT64_MIN <= v <= _INT64_MAX:
-                raise ParamTypeError(f"param {_show(path, here)}: integer {v} does not fit in 64 bits")
-            return v
-        if isinstance(v, float):
-            if v - v:
-                floats.append(list(here))
-                return nonfinite_to_str(v)
-            return v
-        if isinstance(v, dict):
-            out = {}
-            for k, item in v.items():
-                if not isinstance(k, str):
-                    raise ParamTypeError(
-                        f"param {_show(path, here)}: dict key {k!r} is a {type(k).__name__}, "
-                        "keys must be str"
-                    )
-                out[k] = walk(item, [*here, k])
-            return out
-        if isinstance(v, (list, tuple)):
-            return [walk(item, [*here, str(i)]) for i, item in enumerate(v)]
-        raise ParamTypeError(
-            f"param {_show(path, here)}: value of type {type(v).__name__} is not JSON-like "
-            "(use dict, list, tuple, str, int, float, bool or None)"
-        )
-
-    return walk(value, []), floats
-
-
-def _show(path: tuple[str, ...], here: list[str]) -> str:
-    return ".".join([*path, *here]) or "<root>"
-
-
-def restore_floats(value: Any, float_paths: list[list[str]]) -> Any:
-    """Undo ``json_like``'s string replacement for the listed sub-paths (in place where nested)."""
-    for sub in float_paths:
-        if not sub:
-            value = _STR_TO_NONFINITE.get(value, value)
-            continue
-        parent = value
-        try:
-            for key in sub[:-1]:
-                parent = parent[int(key)] if isinstance(parent, list) else parent[key]
-            last = int(sub[-1]) if isinstance(parent, list) else sub[-1]
-            parent[last] = _STR_TO_NONFINITE.get(parent[last], parent[last])
-        except (KeyError, IndexError, ValueError, TypeError):
-            continue  # a path that no longer matches is ignored, as readers ignore unknowns
-    return value
 
 
 def encode_events(batch: list[dict[str, Any]]) -> bytes:
@@ -171,6 +57,39 @@ def _encode_chunk(batch: list[dict[str, Any]]) -> bytes:
     return b"".join([dumps(e, option=opt) for e in batch])
 
 
+def encode_events_salvaging(batch: list[dict[str, Any]]) -> tuple[bytes, str | None]:
+    """``encode_events``, except that an event that cannot be encoded does not take the batch
+    down with it: it is replaced by an ``event.lost`` event (same ``seq`` and ``ts``, so the
+    log stays contiguous) naming what was lost and why. Returns the lines and the first error
+    (None when every event encoded).
+
+    Values are made plain at the call (``core.values``), so this is the net under a bug, not a
+    path that valid input takes.
+    """
+    try:
+        return encode_events(batch), None
+    except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
+        pass
+    lines, first = [], None
+    for event in batch:
+        try:
+            lines.append(encode_event(event))
+        except (TypeError, ValueError) as exc:
+            error = f"cannot encode {_describe(event)}: {exc}"
+            first = first or error
+            lines.append(encode_event({"seq": event.get("seq"), "ts": event.get("ts"),
+                                       "type": ev.EVENT_LOST, "lost": str(event.get("type")),
+                                       "error": error}))
+    return b"".join(lines), first
+
+
+def _describe(event: dict[str, Any]) -> str:
+    what = f"{event.get('type')} event (seq {event.get('seq')})"
+    if event.get("type") == ev.METRIC:
+        what = f"metric {event.get('name')!r} step {event.get('step')} (seq {event.get('seq')})"
+    return what
+
+
 def encode_event(event: dict[str, Any]) -> bytes:
     """Serialize one event to a JSON line."""
     return orjson.dumps(event, option=_DUMP_OPTS)
@@ -185,22 +104,22 @@ def decode_event(line: bytes | str) -> dict[str, Any]:
     if etype == ev.METRIC:
         value = event.get("value")
         if isinstance(value, str):
-            event["value"] = _STR_TO_NONFINITE.get(value, math.nan)
-    elif etype == ev.PARAM_SET and event.get("floats"):
-        event["value"] = restore_floats(event.get("value"), event["floats"])
+            restored = float_from_stored(value)
+            event["value"] = restored if isinstance(restored, float) else math.nan
+    elif etype == ev.PARAM_SET:
+        if event.get("floats"):
+            event["value"] = restore_paths(event.get("value"), event["floats"], float_from_stored)
+        if event.get("bytes"):
+            event["value"] = restore_paths(event.get("value"), event["bytes"], bytes_from_stored)
     return event
 
 
 def context_key(context: Any) -> bytes:
     """Canonical bytes of a metric context (sorted keys), used as its identity and stored form.
 
-    Raises ``TypeError`` when the context is not a dict of JSON-like values.
+    Raises ``MetricValueError`` (a ``TypeError`` and a ``ValueError``) when the context is not a
+    dict of JSON-like values (numpy scalars are made plain first).
     """
     if context is None:
         return b"{}"
-    if not isinstance(context, dict):
-        raise TypeError(f"context must be a dict, got {type(context).__name__}")
-    try:
-        return orjson.dumps(context, option=orjson.OPT_SORT_KEYS)
-    except TypeError as exc:
-        raise TypeError(f"context {context!r} is not JSON-like: {exc}") from None
+    return orjson.dumps(plain_context(context), option=orjson.OPT_SORT_KEYS)

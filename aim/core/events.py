@@ -24,24 +24,8 @@ TAG_REMOVED: Final = "tag.removed"
 METRIC: Final = "metric"
 LOG_LINE: Final = "log.line"
 LOG_RECORD: Final = "log.record"
-
-ALL_TYPES: Final = frozenset(
-    {
-        RUN_STARTED,
-        RUN_RESUMED,
-        RUN_FINISHED,
-        RUN_DELETED,
-        RUN_RESTORED,
-        PARAM_SET,
-        PARAM_DELETED,
-        META_SET,
-        TAG_ADDED,
-        TAG_REMOVED,
-        METRIC,
-        LOG_LINE,
-        LOG_RECORD,
-    }
-)
+# An event the writer could not encode (the net under a bug): it keeps its seq, says what was lost.
+EVENT_LOST: Final = "event.lost"
 
 # Fields settable through meta.set; anything else is a programming error.
 META_FIELDS: Final = frozenset({"name", "description", "experiment", "archived"})

@@ -1,11 +1,14 @@
 """RunState: the writer's in-memory state, driven like a sans-IO protocol object.
 
-The shell calls ``track_metric``/``record`` with values and a timestamp it read itself, and
-drains ``take_batch()`` to get the events to write. Nothing here touches files, threads or
+The shell calls ``track``/``record`` with values and a timestamp it read itself, and drains
+``take_for_writer()`` to get the events to write. Nothing here touches files, threads or
 clocks; the shell holds its lock around every call.
 
 Lifecycle, as a table: a writer session is ``running`` until ``finish`` moves it to one of
-``END_STATUSES``; after that every write raises ``RunClosedError``.
+``END_STATUSES``; after that every write raises ``RunClosedError``. When the writer fails
+(an event that cannot be encoded, a write error other than a full disk), ``fail`` moves it to
+``failing``: every later write raises ``RunWriteError`` naming the cause, and ``finish``
+records ``failed`` whatever status the shell asked for.
 """
 
 from __future__ import annotations
@@ -16,16 +19,7 @@ from typing import Any
 import orjson
 
 from aim.core import events as ev
-from aim.core.encoding import (
-    check_index,
-    check_name,
-    context_key,
-    decode_event,
-    encode_event,
-    encode_events,
-    metric_value,
-    nonfinite_to_str,
-)
+from aim.core.encoding import context_key, decode_event, encode_event, encode_events_salvaging
 from aim.core.flush_policy import FlushPolicy
 from aim.core.projection import (
     LAST_VALUE,
@@ -36,13 +30,16 @@ from aim.core.projection import (
     apply,
     new_sequence_entry,
 )
-from aim.errors import MetricValueError, RunClosedError
+from aim.core.values import check_index, check_name, metric_value, nonfinite_to_str
+from aim.errors import MetricValueError, RunClosedError, RunWriteError
 
 DROPPING = "dropping"  # running, but the buffer is full and writes fail: new events are dropped
+FAILING = "failing"  # the writer failed for good: new events are refused, the end is "failed"
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     ev.STATUS_RUNNING: ev.END_STATUSES,
     DROPPING: ev.END_STATUSES,
+    FAILING: ev.END_STATUSES,
     ev.STATUS_FINISHED: frozenset(),
     ev.STATUS_FAILED: frozenset(),
     ev.STATUS_TERMINATED: frozenset(),
@@ -83,6 +80,7 @@ class RunState:
         self.status = ev.STATUS_RUNNING
         self.closed_reason = "run is closed; reopen it with Run(run_hash=...) to write more"
         self.dropped = 0  # events refused while DROPPING
+        self.failure: str | None = None  # why the writer failed (FAILING), first cause only
         self.pending: list[dict[str, Any]] = []
         # Encoded batches waiting for the writer, oldest first: (JSON lines, last seq, count).
         self.ready: deque[tuple[bytes, int, int]] = deque()
@@ -106,7 +104,21 @@ class RunState:
         if self.status == DROPPING:
             self.dropped += count
             return False
+        if self.status == FAILING:
+            raise RunWriteError(self.closed_reason)
         raise RunClosedError(self.closed_reason)
+
+    def fail(self, cause: str) -> None:
+        """The writer failed (``cause`` says how): refuse every later write with that cause,
+        and make the end ``failed``. Only the first cause is kept: it explains the rest."""
+        if self.failure is None:
+            self.failure = cause
+        if self.status in (ev.STATUS_RUNNING, DROPPING):
+            self.status = FAILING
+            self.closed_reason = (
+                f"run {self.summary.hash} failed: {cause}; the events tracked before it are on "
+                "disk, and the run is recorded as failed"
+            )
 
     def start_dropping(self) -> None:
         """The buffer is full and the writer keeps failing (a full disk): drop new events,
@@ -270,7 +282,11 @@ class RunState:
                 self.closed_reason if self.status == "frozen"
                 else f"run is already {self.status}; cannot become {status}"
             )
-        self._append(ev.RUN_FINISHED, ts, {"status": status})
+        payload: dict[str, Any] = {"status": status}
+        if self.status == FAILING:
+            status = payload["status"] = ev.STATUS_FAILED
+            payload["error"] = self.failure
+        self._append(ev.RUN_FINISHED, ts, payload)
         self.status = status
 
     def encode_batch(self) -> None:
@@ -282,7 +298,10 @@ class RunState:
         """
         batch = self.take_batch(self.policy.batch_events)
         if batch:
-            self.ready.append((encode_events(batch), batch[-1]["seq"], len(batch)))
+            data, error = encode_events_salvaging(batch)
+            if error is not None:
+                self.fail(error)
+            self.ready.append((data, batch[-1]["seq"], len(batch)))
             self.ready_events += len(batch)
 
     def take_for_writer(self) -> tuple[bytes | list[dict[str, Any]], int] | None:

@@ -16,6 +16,7 @@ import orjson
 
 from aim.core import events as ev
 from aim.core.encoding import nonfinite_to_str
+from aim.core.values import to_json_form
 from aim.sdk import indexer
 from aim.sdk.log import iter_events
 from aim.sdk.repo import Repo
@@ -74,7 +75,7 @@ def write_params(repo: Repo, run_hashes: list[str], stream: TextIO, fmt: str) ->
     for h in run_hashes:
         summary = indexer.replay_run(repo.layout, h)[0]
         for path, value in _leaves(summary.params, ()):
-            value = _jsonable(value)
+            value = to_json_form(value)
             out.write((h, ".".join(path), orjson.dumps(value).decode() if fmt == "csv" else value))
             rows += 1
     return rows
@@ -88,14 +89,3 @@ def _leaves(tree: dict[str, Any], prefix: tuple[str, ...]) -> list[tuple[tuple[s
         else:
             out.append(((*prefix, key), value))
     return out
-
-
-def _jsonable(value: Any) -> Any:
-    # Non-finite floats as the format stores them (orjson would write null).
-    if isinstance(value, float) and not math.isfinite(value):
-        return nonfinite_to_str(value)
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value

@@ -8,6 +8,7 @@ keeps the index in step, off the hot path.
 
 from __future__ import annotations
 
+import errno
 import sys
 import threading
 import time
@@ -15,23 +16,29 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from aim.core.encoding import encode_events
+from aim.core.encoding import encode_events_salvaging
 from aim.core.flush_policy import FlushPolicy
 from aim.core.run_state import RunState
 from aim.storage.segment_writer import SegmentWriter
+
+# A full disk (or quota) is expected to pass: events wait in memory and are retried. Any other
+# write error fails the run (its events are still retried, in case the error was transient).
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class BatchWriter:
     """Encode a batch, write it as one frame, and keep it for a retry when the write fails.
 
-    Used from one thread at a time: the flush thread of a Run, or a worker thread of AsyncRun.
     Most batches arrive encoded (``RunState.encode_batch`` on the tracking thread); the ones
-    taken on the age trigger are encoded here.
+    taken on the age trigger are encoded here. ``fatal`` says why the run failed, once something
+    went wrong that is not a full disk (an event that cannot be encoded, another write error, a
+    bug): the flush thread hands it to ``RunState.fail``, so it is never silent.
     """
 
     def __init__(self, writer: SegmentWriter) -> None:
         self.writer = writer
         self.error: BaseException | None = None
+        self.fatal: str | None = None
         self.unwritten = b""  # encoded events whose write failed: retried first
         self.unwritten_seq = -1
         self._warned = False
@@ -42,7 +49,11 @@ class BatchWriter:
         nothing was written."""
         data, upto = self.unwritten, self.unwritten_seq
         if item is not None:
-            lines = item[0] if isinstance(item[0], bytes) else encode_events(item[0])
+            lines = item[0]
+            if not isinstance(lines, bytes):
+                lines, error = encode_events_salvaging(lines)
+                if error is not None:
+                    self.fatal = self.fatal or error
             data, upto = data + lines, item[1]
         if not data:
             return -1
@@ -51,9 +62,13 @@ class BatchWriter:
         except OSError as exc:
             self.unwritten, self.unwritten_seq = data, upto
             self.error = exc
-            self.warn(f"cannot write run events ({exc}); they are kept in memory and retried; "
-                      "once the buffer is full, new events are dropped (and counted) until a "
-                      "write succeeds")
+            if exc.errno in _DISK_FULL:
+                self.warn(f"cannot write run events ({exc}); they are kept in memory and retried; "
+                          "once the buffer is full, new events are dropped (and counted) until a "
+                          "write succeeds")
+            else:
+                self.fatal = self.fatal or f"cannot write events: {exc}"
+                self.warn(f"{self.fatal}; the run is failed; its buffered events are retried")
             return -1
         self.unwritten = b""
         self.error = None
@@ -166,7 +181,15 @@ class FlushThread(threading.Thread):
                 index_dirty, new_seqs = state.take_index_changes()
                 cond.notify_all()  # trackers waiting for room in the buffer
             last = time.monotonic()
-            upto = self.out.write(item)
+            try:
+                upto = self.out.write(item)
+            except Exception as exc:  # a bug: the run fails loudly instead of the thread dying
+                upto = -1
+                self.out.fatal = self.out.fatal or f"the flush thread failed: {exc!r}"
+            if self.out.fatal is not None and state.failure is None:
+                with cond:
+                    state.fail(self.out.fatal)
+                    cond.notify_all()
             if upto < 0 and self.out.unwritten:
                 with cond:
                     self.last_failed_attempt = attempt

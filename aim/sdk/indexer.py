@@ -1,7 +1,7 @@
 """Keep the index in step with the logs: incremental updates, rebuild by replay, self-heal.
 
 All three go through ``core.projection``: a writer folds its own events, a rebuild folds the
-logs, and both become rows through ``summary_rows`` so they cannot disagree.
+logs, and both become rows through ``run_row`` and ``sequence_row`` so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from aim.core import events as ev
-from aim.core.encoding import nonfinite_to_str
 from aim.core.params import leaf_keys
 from aim.core.projection import LAST_VALUE, NEXT_STEP, POINTS, RunSummary, SeqKey, replay
+from aim.core.values import to_json_form
 from aim.storage.hashes import is_run_hash
 from aim.storage.index import Index, IndexCorruptError, drop_index_files
 from aim.storage.layout import RepoLayout
@@ -28,9 +28,7 @@ if TYPE_CHECKING:
 def _json_value(value: Any) -> str | None:
     if value is None:
         return None
-    if isinstance(value, float) and value - value:
-        value = nonfinite_to_str(value)
-    return orjson.dumps(value).decode()
+    return orjson.dumps(to_json_form(value)).decode()
 
 
 def run_row(summary: RunSummary, log_size: int) -> dict[str, Any]:
@@ -53,16 +51,7 @@ def run_row(summary: RunSummary, log_size: int) -> dict[str, Any]:
 
 
 def _params_json(params: dict[str, Any]) -> str:
-    def fix(v: Any) -> Any:
-        if isinstance(v, float) and v - v:
-            return nonfinite_to_str(v)
-        if isinstance(v, dict):
-            return {k: fix(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [fix(x) for x in v]
-        return v
-
-    return orjson.dumps(fix(params)).decode()
+    return orjson.dumps(to_json_form(params)).decode()
 
 
 def sequence_row(key: SeqKey, entry: list[Any]) -> tuple[str, str, int, int, str | None]:

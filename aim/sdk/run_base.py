@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from aim.core import events as ev
-from aim.core.encoding import context_key, json_like
+from aim.core.encoding import context_key
 from aim.core.flush_policy import FlushPolicy
 from aim.core.params import as_path, get_path, leaf_keys
 from aim.core.projection import RunSummary, SeqKey
 from aim.core.run_state import DROPPING, RunState
-from aim.errors import RunClosedError, RunNotFoundError
+from aim.core.values import json_like, param_value
+from aim.errors import RunClosedError, RunNotFoundError, RunWriteError
 from aim.sdk import capture, exit_hooks, indexer
 from aim.sdk.flush_thread import FlushThread
 from aim.sdk.metrics import MetricSequence, read_metric
@@ -210,10 +211,12 @@ class RunBase:
     def __setitem__(self, key: str | tuple[str, ...], value: Any) -> None:
         """Set a param (nested values allowed): ``run["hparams"] = {"lr": 0.1}``."""
         path = as_path(key)
-        stored, floats = json_like(value, path)
-        payload: dict[str, Any] = {"path": list(path), "value": stored}
-        if floats:
-            payload["floats"] = floats
+        stored = param_value(value, path)
+        payload: dict[str, Any] = {"path": list(path), "value": stored.value}
+        if stored.floats:
+            payload["floats"] = stored.floats
+        if stored.bytes:
+            payload["bytes"] = stored.bytes
         self._record(ev.PARAM_SET, payload)
 
     def __getitem__(self, key: str | tuple[str, ...]) -> Any:
@@ -447,6 +450,9 @@ class RunBase:
         with self._lock:
             target = self._state.next_seq - 1
             ok = flusher.barrier(target, timeout)
+            failure = self._state.failure
+        if failure is not None:
+            raise RunWriteError(self._state.closed_reason)
         if not ok:
             raise RunClosedError(f"run {self.hash}: events not written ({flusher.error or 'timeout'})")
 
@@ -496,6 +502,10 @@ class RunBase:
             pass
         if self._run_lock is not None:
             self._run_lock.release()
+        failure = self._state.failure
+        if failure is not None:
+            unwritten = f"; events still unwritten at close: {error}" if error is not None else ""
+            raise RunWriteError(f"run {self.hash} closed as failed: {failure}{unwritten}")
         if error is not None:
             raise RunClosedError(f"run {self.hash} closed, but some events were not written: {error}")
 

@@ -7,15 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aim.core import events as ev
-from aim.core.encoding import (
-    context_key,
-    decode_event,
-    encode_event,
-    encode_events,
-    json_like,
-    metric_value,
-    restore_floats,
-)
+from aim.core.encoding import context_key, decode_event, encode_event, encode_events
+from aim.core.values import json_like, metric_value, restore_floats
 from aim.errors import MetricValueError, ParamTypeError
 
 
