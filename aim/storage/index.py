@@ -275,19 +275,15 @@ class Index:
 
     def sequence_rows(self, run_hash: str) -> list[tuple[str, str, int, int, str | None]]:
         """``(name, context_json, points, last_step, last_value_json)`` of one run."""
-        return [
-            tuple(r)  # type: ignore[misc]
-            for r in self._run(
-                "SELECT name, context, points, last_step, last_value FROM sequences "
-                "WHERE hash = ? ORDER BY name, context",
-                (run_hash,),
-            )
-        ]
+        return self._run(  # sqlite3 rows are plain tuples already
+            "SELECT name, context, points, last_step, last_value FROM sequences "
+            "WHERE hash = ? ORDER BY name, context",
+            (run_hash,),
+        )
 
     def registry_sequences(self) -> list[tuple[str, str]]:
         """Distinct (name, context_json) over every run in the repo."""
-        return [tuple(r) for r in self._run(  # type: ignore[misc]
-            "SELECT DISTINCT name, context FROM sequences ORDER BY name, context")]
+        return self._run("SELECT DISTINCT name, context FROM sequences ORDER BY name, context")
 
     def registry_params(self) -> list[str]:
         """Distinct param keys (dotted) over every run in the repo."""
