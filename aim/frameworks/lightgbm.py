@@ -5,14 +5,21 @@ Works with ``lgb.train(..., valid_sets=[...], valid_names=[...], callbacks=[cb])
 and the sklearn API (``LGBMRegressor().fit(X, y, eval_set=[...], callbacks=[cb])``):
 
 * the first iteration (``env.iteration == env.begin_iteration``): the run is opened and
-  ``run["hparams"]`` gets the training's params (``env.params``, made storable);
-* every iteration: each evaluation result at ``step=env.iteration``, in context
-  ``{"subset": ...}`` from the data set's name: ``train`` and ``training`` (the sklearn API's
-  name for the training set) are ``train``; ``valid``, ``validation``, ``val`` and ``eval``
-  are ``val``; ``test`` is ``test``; any other name (``valid_0``) is kept as it is.
-  ``lgb.cv``'s standard deviation over folds is tracked as ``<metric>_std``;
+  ``run["hparams"]`` gets the training's params (``env.params``, made storable; Aim stores none);
+* every iteration, as Aim's callback does: each evaluation result under LightGBM's metric name
+  (``binary_logloss``, ``l2``, ``auc``) in context ``{"data_name": ...}``, the data set's name
+  as LightGBM gives it (``valid_names``: ``"train"``, ``"valid"``; the sklearn API's
+  ``"training"``, ``"valid_1"``; ``valid_0`` ... when unnamed). ``lgb.cv`` tracks the mean over
+  the folds as ``<metric>-mean`` and the standard deviation as ``<metric>-stdv`` (``lgb.cv``'s
+  own spelling), in ``{"data_name": "valid"}`` (``"train"`` with ``eval_train_metric``). The
+  step is left to the run, as Aim does: 0, 1, 2 ... per metric, the index in
+  ``record_evaluation``'s lists, continued (never overwritten) when the callback, or a run
+  continued by ``run_hash``, records a second training;
 * the last iteration (``env.iteration == env.end_iteration - 1``): the run is closed
   (``finished``).
+
+``before_tracking(env=env)`` and ``after_tracking(env=env)`` run around each iteration's
+tracking, empty hooks for a subclass, as in Aim.
 
 The callback runs before early stopping (``order`` 25: after LightGBM's own logging and
 recording callbacks, 10 and 20, before ``early_stopping``'s 30), so the iteration that stops
@@ -29,7 +36,7 @@ from __future__ import annotations
 from typing import Any
 
 from aim.core import events as ev
-from aim.frameworks.base import HoldsRun, RunHolder, require, subset_of
+from aim.frameworks.base import HoldsRun, RunHolder, require
 
 lightgbm = require("lightgbm", integration="aim.lightgbm", extra="lightgbm")
 
@@ -59,17 +66,28 @@ class AimCallback(HoldsRun):
             capture_terminal_logs=capture_terminal_logs,
         )
 
+    def before_tracking(self, **kwargs: Any) -> None:
+        """Runs before each iteration's values are tracked (Aim's hook; ``env=`` the
+        ``CallbackEnv``)."""
+
+    def after_tracking(self, **kwargs: Any) -> None:
+        """Runs after each iteration's values are tracked (Aim's hook)."""
+
     def __call__(self, env: Any) -> None:
         if env.iteration == env.begin_iteration:
             self._holder.set_params("hparams", env.params or {})
+        self.before_tracking(env=env)
         for item in env.evaluation_result_list or ():
             data_name, metric_name, value = str(item[0]), str(item[1]), item[2]
             if data_name == "cv_agg" and " " in metric_name:  # lgb.cv before 4.7: "valid l2"
                 data_name, metric_name = metric_name.split(" ", 1)
-            context = {"subset": subset_of(data_name)}
-            self._holder.track(value, metric_name, step=env.iteration, context=context)
+            context = {"data_name": data_name}
             std = item[4] if len(item) > 4 else None  # lgb.cv: the std over the folds
-            if std is not None:
-                self._holder.track(std, f"{metric_name}_std", step=env.iteration, context=context)
+            if std is None:
+                self._holder.track(value, metric_name, context=context)
+            else:
+                self._holder.track(value, f"{metric_name}-mean", context=context)
+                self._holder.track(std, f"{metric_name}-stdv", context=context)
+        self.after_tracking(env=env)
         if env.iteration == env.end_iteration - 1:
             self._holder.close(ev.STATUS_FINISHED)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from aim import Run
-from aim.frameworks.lightgbm import ORDER, subset_of
+from aim.frameworks.lightgbm import ORDER
 from aim.lightgbm import AimCallback
 
 ROUNDS = 5
@@ -27,7 +27,10 @@ def _data(seed: int = 0, rows: int = 200) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _user_metrics(run: Run) -> set[tuple[str, str]]:
-    return {(name, ctx.get("subset")) for name, ctx in run.metrics() if not name.startswith("__system__")}
+    """(name, data_name) of each metric; every context is exactly Aim's {"data_name": ...}."""
+    metrics = [(name, ctx) for name, ctx in run.metrics() if not name.startswith("__system__")]
+    assert all(set(ctx) == {"data_name"} for _, ctx in metrics), metrics
+    return {(name, ctx["data_name"]) for name, ctx in metrics}
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:
@@ -35,7 +38,7 @@ def _python(code: str) -> subprocess.CompletedProcess[str]:
                           env=dict(os.environ))
 
 
-def test_train_api_records_params_and_each_iterations_metrics_per_subset(repo_path):
+def test_train_api_records_params_and_each_iterations_metrics_per_data_set(repo_path):
     x, y = _data()
     dtrain = lgb.Dataset(x[:150], y[:150])
     dval = lgb.Dataset(x[150:], y[150:], reference=dtrain)
@@ -53,14 +56,15 @@ def test_train_api_records_params_and_each_iterations_metrics_per_subset(repo_pa
     hp = run["hparams"]
     assert hp["num_leaves"] == 7 and hp["learning_rate"] == 0.1 and hp["objective"] == "binary"
     assert hp["metric"] == ["binary_logloss", "auc"]
-    assert _user_metrics(run) == {("binary_logloss", "train"), ("binary_logloss", "val"),
-                                  ("auc", "train"), ("auc", "val")}
-    for data, subset in [("train", "train"), ("valid", "val")]:
+    # Aim's shape: LightGBM's metric names, the data set's name as given in {"data_name": ...}
+    assert _user_metrics(run) == {("binary_logloss", "train"), ("binary_logloss", "valid"),
+                                  ("auc", "train"), ("auc", "valid")}
+    for data in ("train", "valid"):
         for metric in ("binary_logloss", "auc"):
-            seq = run.get_metric(metric, {"subset": subset})
+            seq = run.get_metric(metric, {"data_name": data})
             assert list(seq.steps) == list(range(ROUNDS))
             assert list(seq.values) == pytest.approx(history[data][metric])
-    loss = list(run.get_metric("binary_logloss", {"subset": "train"}).values)
+    loss = list(run.get_metric("binary_logloss", {"data_name": "train"}).values)
     assert loss[-1] < loss[0]
 
 
@@ -77,28 +81,31 @@ def test_sklearn_api(repo_path):
     run = Run(cb.run_hash, repo=str(repo_path), read_only=True)
     assert run.status == "finished"
     assert run["hparams"]["num_leaves"] == 5 and run["hparams"]["learning_rate"] == 0.2
-    # the sklearn API calls the training set "training" (train) and the others valid_<i> (kept)
-    assert _user_metrics(run) == {("l2", "train"), ("l2", "valid_1")}
-    for data, subset in [("training", "train"), ("valid_1", "valid_1")]:
-        seq = run.get_metric("l2", {"subset": subset})
+    # the sklearn API calls the training set "training" and the others valid_<i>: kept as they are
+    assert _user_metrics(run) == {("l2", "training"), ("l2", "valid_1")}
+    for data in ("training", "valid_1"):
+        seq = run.get_metric("l2", {"data_name": data})
         assert list(seq.steps) == list(range(ROUNDS))
         assert list(seq.values) == pytest.approx(model.evals_result_[data]["l2"])
 
 
-def test_cv_tracks_means_and_std_over_folds(repo_path):
+def test_cv_tracks_means_and_std_over_folds_by_lgb_cvs_names(repo_path):
     x, y = _data(2)
     cb = AimCallback(repo=str(repo_path), system_tracking_interval=None)
     result = lgb.cv({"objective": "binary", "num_leaves": 5, "verbose": -1}, lgb.Dataset(x, y),
-                    num_boost_round=3, nfold=3, stratified=False, seed=0, callbacks=[cb])
+                    num_boost_round=3, nfold=3, stratified=False, seed=0, eval_train_metric=True,
+                    callbacks=[cb])
 
     run = Run(cb.run_hash, repo=str(repo_path), read_only=True)
     assert run.status == "finished"
-    assert _user_metrics(run) == {("binary_logloss", "val"), ("binary_logloss_std", "val")}
-    mean = run.get_metric("binary_logloss", {"subset": "val"})
-    assert list(mean.steps) == [0, 1, 2]
-    assert list(mean.values) == pytest.approx(result["valid binary_logloss-mean"])
-    std = run.get_metric("binary_logloss_std", {"subset": "val"})
-    assert list(std.values) == pytest.approx(result["valid binary_logloss-stdv"])
+    # Aim's names for lgb.cv: result["valid binary_logloss-mean"] is binary_logloss-mean in valid
+    assert _user_metrics(run) == {(f"binary_logloss-{stat}", data) for stat in ("mean", "stdv")
+                                  for data in ("train", "valid")}
+    for data in ("train", "valid"):
+        for stat in ("mean", "stdv"):
+            seq = run.get_metric(f"binary_logloss-{stat}", {"data_name": data})
+            assert list(seq.steps) == [0, 1, 2]
+            assert list(seq.values) == pytest.approx(result[f"{data} binary_logloss-{stat}"])
 
 
 def _early_stopping_train(repo: str) -> tuple[AimCallback, dict]:
@@ -125,12 +132,12 @@ def test_early_stopping_leaves_the_run_open_until_close(repo_path):
     live = Run(cb.run_hash, repo=str(repo_path), read_only=True)
     assert live.status == "running"
     # aim runs before early stopping: the iteration that stopped the training is tracked too
-    assert list(live.get_metric("binary_logloss", {"subset": "val"}).steps) == list(range(evaluated))
+    assert list(live.get_metric("binary_logloss", {"data_name": "valid"}).steps) == list(range(evaluated))
 
     cb.close()
     run = Run(cb.run_hash, repo=str(repo_path), read_only=True)
     assert run.status == "finished"
-    assert list(run.get_metric("binary_logloss", {"subset": "val"}).values) == pytest.approx(
+    assert list(run.get_metric("binary_logloss", {"data_name": "valid"}).values) == pytest.approx(
         history["valid"]["binary_logloss"])
 
 
@@ -150,7 +157,7 @@ def test_early_stopped_run_is_finished_at_process_exit(repo_path):
     assert status_at_exit == "running"  # still open when the script ended
     run = Run(run_hash, repo=str(repo_path), read_only=True)
     assert run.status == "finished"
-    assert list(run.get_metric("binary_logloss", {"subset": "val"}).steps) == list(range(int(evaluated)))
+    assert list(run.get_metric("binary_logloss", {"data_name": "valid"}).steps) == list(range(int(evaluated)))
 
 
 def test_callback_order_against_lightgbms_own():
@@ -158,8 +165,41 @@ def test_callback_order_against_lightgbms_own():
     # between record_evaluation (20) and early_stopping (30)
     assert "order" in vars(AimCallback())
     assert lgb.record_evaluation({}).order < ORDER < lgb.early_stopping(1).order
-    assert [subset_of(n) for n in ("training", "train", "valid", "Validation", "eval", "test", "valid_0")] == [
-        "train", "train", "val", "val", "val", "test", "valid_0"]
+
+
+def test_a_reused_callback_appends_a_second_training_and_aims_hooks_run(repo_path):
+    # Steps are the run's (as in Aim): a second training on the same callback continues the
+    # sequence after the first instead of writing over it. Two data sets whose names Aim's
+    # context keeps apart ("valid", "eval") stay apart.
+    x, y = _data(5)
+    seen: list[tuple[str, int]] = []
+
+    class Hooked(AimCallback):
+        def before_tracking(self, **kwargs):
+            seen.append(("before", kwargs["env"].iteration))
+
+        def after_tracking(self, **kwargs):
+            seen.append(("after", kwargs["env"].iteration))
+
+    cb = Hooked(repo=str(repo_path), system_tracking_interval=None, capture_terminal_logs=False)
+    dtrain = lgb.Dataset(x[:150], y[:150])
+    sets = [lgb.Dataset(x[150:175], y[150:175], reference=dtrain),
+            lgb.Dataset(x[175:], y[175:], reference=dtrain)]
+    params = {"objective": "binary", "num_leaves": 5, "verbose": -1}
+    histories: list[dict] = [{}, {}]
+    for history in histories:
+        lgb.train(params, dtrain, 2, valid_sets=sets, valid_names=["valid", "eval"],
+                  callbacks=[cb, lgb.record_evaluation(history)])
+    assert seen == [("before", 0), ("after", 0), ("before", 1), ("after", 1)] * 2
+
+    run = Run(cb.run_hash, repo=str(repo_path), read_only=True)
+    assert run.status == "finished"
+    assert _user_metrics(run) == {("binary_logloss", "valid"), ("binary_logloss", "eval")}
+    for data in ("valid", "eval"):
+        seq = run.get_metric("binary_logloss", {"data_name": data})
+        assert list(seq.steps) == [0, 1, 2, 3]
+        assert list(seq.values) == pytest.approx(histories[0][data]["binary_logloss"]
+                                                 + histories[1][data]["binary_logloss"])
 
 
 def test_missing_lightgbm_raises_missing_extra_naming_it():
@@ -175,3 +215,20 @@ def test_missing_lightgbm_raises_missing_extra_naming_it():
     )
     assert proc.returncode == 0, proc.stderr
     assert "HINT pip install 'aim[lightgbm]'" in proc.stdout
+
+
+def test_lightgbm_before_4_7_tuples_give_the_same_shapes(repo_path):
+    # LightGBM < 4.7 hands callbacks plain tuples; lgb.cv's name the data set inside the metric
+    # ("cv_agg", "valid l2", mean, higher_better, std). Aim's own callback reads only these.
+    from types import SimpleNamespace
+
+    cb = AimCallback(repo=str(repo_path), system_tracking_interval=None, capture_terminal_logs=False)
+    for i in range(2):
+        cb(SimpleNamespace(iteration=i, begin_iteration=0, end_iteration=2, params={"num_leaves": 3},
+                           evaluation_result_list=[("training", "l2", 0.5 - i / 10, False),
+                                                   ("cv_agg", "valid l2", 0.6 - i / 10, False, 0.01)]))
+    run = Run(cb.run_hash, repo=str(repo_path), read_only=True)
+    assert run.status == "finished" and run["hparams"] == {"num_leaves": 3}
+    assert _user_metrics(run) == {("l2", "training"), ("l2-mean", "valid"), ("l2-stdv", "valid")}
+    assert run.get_metric("l2-mean", {"data_name": "valid"}).values == pytest.approx([0.6, 0.5])
+    assert run.get_metric("l2-stdv", {"data_name": "valid"}).steps == [0, 1]
