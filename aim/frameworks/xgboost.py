@@ -12,10 +12,12 @@ and the sklearn API (``XGBRegressor(callbacks=[cb]).fit(X, y, eval_set=[...])``)
 * ``after_iteration``: the last value of every metric of every evaluated data set, at the
   boosting round as ``step`` (``epoch``, counted on from the rounds a model continued with
   ``xgb_model=`` already had, so a continued training never writes over its start), in context
-  ``{"subset": ...}``: ``train`` is ``train``; ``eval``, ``valid``, ``validation`` and ``val``
-  are ``val``; ``test`` is ``test``; any other name (the sklearn API's ``validation_0``,
-  ``validation_1``) is kept as it is. ``xgb.cv``'s standard deviation over folds is tracked as
-  ``<metric>_std``. Training is never stopped.
+  ``{"data_name": ...}``: the data set's name as given in ``evals`` (``"train"``, ``"eval"``;
+  the sklearn API's ``"validation_0"``, ``"validation_1"``; ``xgb.cv``'s ``"train"`` and
+  ``"test"``), the context Aim's LightGBM callback gives the same thing (Aim's XGBoost callback
+  tracks every data set in one context, every round at step 0: see docs/integrations.md).
+  ``xgb.cv`` tracks the mean over folds as ``<metric>-mean`` and the standard deviation as
+  ``<metric>-std``, as ``xgb.cv``'s own result spells them. Training is never stopped.
 * ``after_training``: the run is closed (``finished``).
 
 A callback holds one run: give each training its own ``AimCallback`` (XGBoost's advice for any
@@ -30,7 +32,7 @@ import re
 from typing import Any
 
 from aim.core import events as ev
-from aim.frameworks.base import HoldsRun, RunHolder, require, subset_of
+from aim.frameworks.base import HoldsRun, RunHolder, require
 
 xgboost = require("xgboost", integration="aim.xgboost", extra="xgboost")
 
@@ -146,14 +148,14 @@ class AimCallback(HoldsRun, xgboost.callback.TrainingCallback):
     def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, Any]) -> bool:
         step = self._first_round + epoch
         for data_name, metrics in (evals_log or {}).items():
-            context = {"subset": subset_of(data_name)}
+            context = {"data_name": str(data_name)}
             for metric_name, log in metrics.items():
                 if not log:
                     continue
                 last = log[-1]
                 if isinstance(last, tuple):  # xgb.cv: (mean, std) over the folds
-                    self._holder.track(last[0], metric_name, step=step, context=context)
-                    self._holder.track(last[1], f"{metric_name}_std", step=step, context=context)
+                    self._holder.track(last[0], f"{metric_name}-mean", step=step, context=context)
+                    self._holder.track(last[1], f"{metric_name}-std", step=step, context=context)
                 else:
                     self._holder.track(last, metric_name, step=step, context=context)
         return False

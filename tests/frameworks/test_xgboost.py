@@ -12,7 +12,7 @@ import pytest
 import xgboost as xgb
 
 from aim import Run
-from aim.frameworks.xgboost import model_params, subset_of
+from aim.frameworks.xgboost import model_params
 from aim.xgboost import AimCallback
 
 ROUNDS = 5
@@ -26,10 +26,13 @@ def _data(seed: int = 0, rows: int = 200) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _user_metrics(run: Run) -> set[tuple[str, str]]:
-    return {(name, ctx.get("subset")) for name, ctx in run.metrics() if not name.startswith("__system__")}
+    """(name, data_name) of each metric; every context is exactly {"data_name": ...}."""
+    metrics = [(name, ctx) for name, ctx in run.metrics() if not name.startswith("__system__")]
+    assert all(set(ctx) == {"data_name"} for _, ctx in metrics), metrics
+    return {(name, ctx["data_name"]) for name, ctx in metrics}
 
 
-def test_train_api_records_params_and_each_rounds_metrics_per_subset(repo_path):
+def test_train_api_records_params_and_each_rounds_metrics_per_data_set(repo_path):
     x, y = _data()
     dtrain, dval = xgb.DMatrix(x[:150], label=y[:150]), xgb.DMatrix(x[150:], label=y[150:])
     cb = AimCallback(repo=str(repo_path), experiment="xgb-exp", run_name="trees")
@@ -47,13 +50,14 @@ def test_train_api_records_params_and_each_rounds_metrics_per_subset(repo_path):
     assert hp["objective"] == "reg:squarederror" and hp["booster"] == "gbtree"
     assert hp["num_feature"] == 5
     assert hp["eval_metric"] == ["rmse", "mae"]
-    assert _user_metrics(run) == {("rmse", "train"), ("rmse", "val"), ("mae", "train"), ("mae", "val")}
-    for data, subset in [("train", "train"), ("eval", "val")]:
+    # the data set's name as given in evals, in the context Aim's LightGBM callback uses for it
+    assert _user_metrics(run) == {("rmse", "train"), ("rmse", "eval"), ("mae", "train"), ("mae", "eval")}
+    for data in ("train", "eval"):
         for metric in ("rmse", "mae"):
-            seq = run.get_metric(metric, {"subset": subset})
+            seq = run.get_metric(metric, {"data_name": data})
             assert list(seq.steps) == list(range(ROUNDS))
             assert list(seq.values) == pytest.approx(history[data][metric])
-    rmse = list(run.get_metric("rmse", {"subset": "train"}).values)
+    rmse = list(run.get_metric("rmse", {"data_name": "train"}).values)
     assert rmse[-1] < rmse[0]  # it did learn
 
 
@@ -72,7 +76,7 @@ def test_sklearn_api_with_eval_set(repo_path):
     # the sklearn API names its eval sets validation_0, validation_1: kept as they are
     assert _user_metrics(run) == {("logloss", "validation_0"), ("logloss", "validation_1")}
     for data in ("validation_0", "validation_1"):
-        seq = run.get_metric("logloss", {"subset": data})
+        seq = run.get_metric("logloss", {"data_name": data})
         assert list(seq.steps) == list(range(ROUNDS))
         assert list(seq.values) == pytest.approx(model.evals_result()[data]["logloss"])
 
@@ -86,12 +90,14 @@ def test_cv_tracks_means_and_std_over_folds(repo_path):
     run = Run(cb.run_hash, repo=str(repo_path), read_only=True)
     assert run.status == "finished"
     assert run["hparams"]["max_depth"] == 2
-    assert _user_metrics(run) == {("rmse", "train"), ("rmse_std", "train"),
-                                  ("rmse", "test"), ("rmse_std", "test")}
-    mean = run.get_metric("rmse", {"subset": "test"})
-    assert list(mean.steps) == [0, 1, 2]
-    assert list(mean.values) == pytest.approx(frame["test-rmse-mean"])
-    assert list(run.get_metric("rmse_std", {"subset": "test"}).values) == pytest.approx(frame["test-rmse-std"])
+    # xgb.cv's own names: frame["test-rmse-mean"] is rmse-mean in {"data_name": "test"}
+    assert _user_metrics(run) == {(f"rmse-{stat}", data) for stat in ("mean", "std")
+                                  for data in ("train", "test")}
+    for data in ("train", "test"):
+        for stat in ("mean", "std"):
+            seq = run.get_metric(f"rmse-{stat}", {"data_name": data})
+            assert list(seq.steps) == [0, 1, 2]
+            assert list(seq.values) == pytest.approx(frame[f"{data}-rmse-{stat}"])
 
 
 def test_a_reused_callback_continues_its_run_by_hash(repo_path):
@@ -106,7 +112,22 @@ def test_a_reused_callback_continues_its_run_by_hash(repo_path):
     assert cb.run_hash == first
     run = Run(first, repo=str(repo_path), read_only=True)
     assert run.status == "finished"
-    assert list(run.get_metric("rmse", {"subset": "train"}).steps) == [0, 1, 2, 3]
+    assert list(run.get_metric("rmse", {"data_name": "train"}).steps) == [0, 1, 2, 3]
+
+
+def test_data_sets_are_never_merged_under_one_name(repo_path):
+    # "eval" and "valid" both mean validation, yet are two data sets: two sequences (an alias
+    # map onto one "val" subset would write one over the other at every round).
+    x, y = _data(4)
+    dtrain = xgb.DMatrix(x[:100], label=y[:100])
+    sets = [(xgb.DMatrix(x[100:150], label=y[100:150]), "eval"), (xgb.DMatrix(x[150:], label=y[150:]), "valid")]
+    cb = AimCallback(repo=str(repo_path), system_tracking_interval=None, capture_terminal_logs=False)
+    history: dict = {}
+    xgb.train({"max_depth": 2}, dtrain, 3, evals=sets, evals_result=history, verbose_eval=False, callbacks=[cb])
+    run = Run(cb.run_hash, repo=str(repo_path), read_only=True)
+    assert _user_metrics(run) == {("rmse", "eval"), ("rmse", "valid")}
+    for data in ("eval", "valid"):
+        assert list(run.get_metric("rmse", {"data_name": data}).values) == pytest.approx(history[data]["rmse"])
 
 
 def test_config_values_come_back_as_numbers():
@@ -128,8 +149,6 @@ def test_config_values_come_back_as_numbers():
         "max_depth": 6, "sparse_threshold": 0.2, "num_parallel_tree": 1, "num_feature": 4,
         "num_class": 0, "eval_metric": ["auc"], "seed": 0, "device": "cpu",
     }
-    names = ("train", "eval", "Valid", "validation", "test", "dtest", "validation_0")
-    assert [subset_of(n) for n in names] == ["train", "val", "val", "val", "test", "dtest", "validation_0"]
 
 
 def test_missing_xgboost_raises_missing_extra_naming_it():
