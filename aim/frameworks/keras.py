@@ -10,17 +10,21 @@ What is recorded:
 * ``on_train_begin``: the run is opened (created, or reopened by hash for a second ``fit``);
   ``run["hparams"]`` gets ``fit``'s params (``epochs``, ``steps``), the optimizer's config
   under ``optimizer`` and its current ``learning_rate``.
-* ``on_epoch_end``: every numeric log at ``step=epoch, epoch=epoch``; ``val_loss`` is ``loss``
-  in context ``{"subset": "val"}``, any other name is in ``{"subset": "train"}``. The
-  optimizer's learning rate is tracked as ``lr`` (train), as Aim does, so schedules show.
+* ``on_epoch_end``: every numeric log with ``epoch=epoch``, as Aim's callback does: a name
+  starting with ``val_`` is tracked without it in context ``{"subset": "val"}`` (``val_loss``
+  is ``loss`` in val), any other name as it is in ``{"subset": "train"}``. The step is left to
+  the run, as in Aim (0, 1, 2 ... per metric: the epoch, for one ``fit``; a second ``fit`` on
+  the same callback continues after the first instead of writing over it). The optimizer's
+  learning rate is tracked as ``lr`` (train), as Aim does, so schedules show.
 * ``on_train_batch_end`` (only with ``log_batches=True``): the batch logs (Keras' running
-  averages over the epoch) at a global batch step, context ``{"subset": "train", "scope":
-  "batch"}``, so they never mix with the per-epoch values.
+  averages over the epoch) at a running batch step, with the epoch, in context
+  ``{"subset": "train", "scope": "batch"}``, so they never mix with the per-epoch values.
 * ``on_train_end``: the run is closed (``finished``).
-* ``evaluate(..., callbacks=[cb])`` outside ``fit``: its results are tracked in context
-  ``{"subset": "test"}`` at the last epoch trained (0 before any), and the run is closed
-  again. The validation pass that ``fit`` runs each epoch is not tracked twice: its values come
-  with the epoch's ``val_`` logs.
+* ``evaluate(..., callbacks=[cb])`` outside ``fit`` (Aim tracks no ``evaluate``): its results
+  are tracked in context ``{"subset": "test"}``, with the last epoch trained as the epoch
+  (none before any), at the next step of each metric, and the run is closed again. The
+  validation pass that ``fit`` runs each epoch is not tracked twice: its values come with the
+  epoch's ``val_`` logs.
 
 A ``fit`` that raises leaves the run open; aim closes it at exit (``failed`` after an uncaught
 exception), or call ``cb.close()`` (until then an ``evaluate`` with this callback is taken for
@@ -32,11 +36,15 @@ from __future__ import annotations
 from typing import Any
 
 from aim.core import events as ev
-from aim.frameworks.base import HoldsRun, RunHolder, as_number, require, split_subset, storable
+from aim.frameworks.base import HoldsRun, RunHolder, as_number, require, storable
 
 keras = require("keras", integration="aim.keras", extra="keras")
 
+TRAIN = {"subset": "train"}
+VAL = {"subset": "val"}
+TEST = {"subset": "test"}
 BATCH_CONTEXT = {"subset": "train", "scope": "batch"}
+VAL_PREFIX = "val_"  # Keras' name for fit's validation logs, the one prefix Aim reads
 
 
 def _tidy(value: Any) -> Any:
@@ -101,7 +109,6 @@ class AimCallback(HoldsRun, keras.callbacks.Callback):
         self.log_batches = log_batches
         self._in_fit = False
         self._epoch: int | None = None  # the epoch in progress, or the last one trained
-        self._batch_step = 0
 
     # --- the run ----------------------------------------------------------------------------
     def close(self, status: str = ev.STATUS_FINISHED) -> None:
@@ -132,20 +139,20 @@ class AimCallback(HoldsRun, keras.callbacks.Callback):
         if not self.log_batches:
             return
         for name, value in (logs or {}).items():
-            self._holder.track(value, name, step=self._batch_step, epoch=self._epoch,
-                               context=BATCH_CONTEXT)
-        self._batch_step += 1
+            self._holder.track(value, name, epoch=self._epoch, context=BATCH_CONTEXT)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
         for key, value in (logs or {}).items():
-            name, context = split_subset(key, default="train")  # val_loss: loss in val
-            self._holder.track(value, name, step=epoch, epoch=epoch, context=context)
+            if key.startswith(VAL_PREFIX) and len(key) > len(VAL_PREFIX):
+                self._holder.track(value, key[len(VAL_PREFIX):], epoch=epoch, context=VAL)
+            else:
+                self._holder.track(value, key, epoch=epoch, context=TRAIN)
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None:
             lr = _learning_rate(optimizer)
             if lr is not None:
-                self._holder.track(lr, "lr", step=epoch, epoch=epoch, context={"subset": "train"})
+                self._holder.track(lr, "lr", epoch=epoch, context=TRAIN)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._in_fit = False
@@ -155,7 +162,10 @@ class AimCallback(HoldsRun, keras.callbacks.Callback):
     def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._in_fit:  # fit's validation pass: tracked with the epoch as val_*
             return
-        step = self._epoch or 0
         for name, value in (logs or {}).items():
-            self._holder.track(value, name, step=step, epoch=step, context={"subset": "test"})
+            self._holder.track(value, name, epoch=self._epoch, context=TEST)
         self._holder.close(ev.STATUS_FINISHED)
+
+
+# Aim's older name for the callback, kept by Aim for backward compatibility.
+AimTracker = AimCallback

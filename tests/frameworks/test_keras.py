@@ -29,20 +29,22 @@ def _data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     return x[:ROWS], y[:ROWS], x[ROWS:], y[ROWS:]
 
 
-def _model(optimizer: keras.optimizers.Optimizer) -> keras.Model:
+def _model(optimizer: keras.optimizers.Optimizer, metrics: tuple = ()) -> keras.Model:
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
         keras.Input((4,)),
         keras.layers.Dense(8, activation="relu"),
         keras.layers.Dense(1, activation="sigmoid"),
     ])
-    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy", *metrics])
     return model
 
 
 def test_fit_records_params_and_epoch_metrics_per_subset_then_finishes(repo_path):
     x, y, xv, yv = _data()
-    model = _model(keras.optimizers.Adam(learning_rate=0.01))
+    # A metric whose own name starts with a subset word: Aim reads only Keras' val_ prefix.
+    mae = keras.metrics.MeanAbsoluteError(name="test_mae")
+    model = _model(keras.optimizers.Adam(learning_rate=0.01), (mae,))
     cb = AimCallback(repo=str(repo_path), experiment="keras-exp", run_name="dense")
     history = model.fit(x, y, validation_data=(xv, yv), epochs=EPOCHS, batch_size=BATCH, verbose=0,
                         callbacks=[cb])
@@ -60,13 +62,15 @@ def test_fit_records_params_and_epoch_metrics_per_subset_then_finishes(repo_path
     assert isinstance(run.get(SYSTEM_PARAMS_KEY), dict)  # log_system_params is on by default
 
     user_metrics = {(n, tuple(sorted(c.items()))) for n, c in run.metrics() if not n.startswith("__system__")}
-    assert user_metrics == {
+    assert user_metrics == {  # Aim's shapes: val_ taken off into val, every other name as it is in train
         ("loss", (("subset", "train"),)), ("accuracy", (("subset", "train"),)),
         ("loss", (("subset", "val"),)), ("accuracy", (("subset", "val"),)),
+        ("test_mae", (("subset", "train"),)), ("test_mae", (("subset", "val"),)),
         ("lr", (("subset", "train"),)),
     }
     for key, subset, name in [("loss", "train", "loss"), ("val_loss", "val", "loss"),
-                              ("accuracy", "train", "accuracy"), ("val_accuracy", "val", "accuracy")]:
+                              ("accuracy", "train", "accuracy"), ("val_accuracy", "val", "accuracy"),
+                              ("test_mae", "train", "test_mae"), ("val_test_mae", "val", "test_mae")]:
         seq = run.get_metric(name, {"subset": subset})
         assert list(seq.steps) == [0, 1, 2]
         assert list(seq.epochs) == [0, 1, 2]
@@ -87,7 +91,8 @@ def test_evaluate_and_a_second_fit_reopen_the_same_run(repo_path):
     run = Run(first_hash, repo=str(repo_path), read_only=True)
     assert run.status == "finished"
     test_loss = run.get_metric("loss", {"subset": "test"})
-    assert list(test_loss.steps) == [EPOCHS - 1]  # the model after the last epoch trained
+    assert list(test_loss.steps) == [0]
+    assert list(test_loss.epochs) == [EPOCHS - 1]  # the model after the last epoch trained
     assert list(test_loss.values) == pytest.approx([results["loss"]])
     # fit's own validation passes went in as val_*, not as test
     assert list(run.get_metric("loss", {"subset": "val"}).steps) == [0, 1, 2]
@@ -99,8 +104,15 @@ def test_evaluate_and_a_second_fit_reopen_the_same_run(repo_path):
     assert run.status == "finished"
     assert run["hparams"]["epochs"] == EPOCHS + 2
     loss = run.get_metric("loss", {"subset": "train"})
-    assert list(loss.steps) == [0, 1, 2, 3, 4]
+    assert (list(loss.steps), list(loss.epochs)) == ([0, 1, 2, 3, 4], [0, 1, 2, 3, 4])
     assert list(loss.values)[3:] == pytest.approx(history.history["loss"])
+
+    # A fit that counts its epochs from 0 again goes on after the first (steps are the run's,
+    # as in Aim) instead of writing over it.
+    again = model.fit(x, y, epochs=2, batch_size=BATCH, verbose=0, callbacks=[cb])
+    loss = Run(first_hash, repo=str(repo_path), read_only=True).get_metric("loss", {"subset": "train"})
+    assert (list(loss.steps), list(loss.epochs)) == ([0, 1, 2, 3, 4, 5, 6], [0, 1, 2, 3, 4, 0, 1])
+    assert list(loss.values)[5:] == pytest.approx(again.history["loss"])
 
 
 def test_log_batches_tracks_a_global_batch_step_apart_from_epochs_and_a_schedule_shows(repo_path):
@@ -142,13 +154,20 @@ def test_a_fit_that_raises_leaves_the_run_for_close(repo_path):
     model.evaluate(x, y, verbose=0, callbacks=[cb])  # tracked again after close()
     run = Run(cb.run_hash, repo=str(repo_path), read_only=True)
     assert run.status == "finished"
-    assert list(run.get_metric("loss", {"subset": "test"}).steps) == [1]
+    test_loss = run.get_metric("loss", {"subset": "test"})
+    assert (list(test_loss.steps), list(test_loss.epochs)) == ([0], [1])
 
 
 def _python(code: str, env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env={k: v for k, v in full_env.items() if v is not None})
+
+
+def test_aims_older_name_for_the_callback():
+    import aim.keras
+
+    assert aim.keras.AimTracker is AimCallback
 
 
 def test_missing_keras_raises_missing_extra_naming_it():
