@@ -5,13 +5,20 @@ Imported as ``from aim.hugging_face import AimCallback`` (Aim's path)::
     trainer = Trainer(..., args=TrainingArguments(..., report_to="none"),
                       callbacks=[AimCallback(experiment="bert")])
 
-At the start of training the run stores the ``TrainingArguments`` (param ``hparams``) and the
-model's config (param ``model``, with its number of parameters). Every ``Trainer.log`` is
-tracked at ``state.global_step`` with epoch ``int(state.epoch)``; the subset comes from the
-name as Transformers spells it: ``eval_loss`` is ``loss`` in ``{"subset": "eval"}``,
-``test_loss`` (``metric_key_prefix="test"``) in ``{"subset": "test"}``, and names with no
-prefix (``loss``, ``grad_norm``, ``learning_rate``) in ``{"subset": "train"}``. The run closes
-(``finished``) at the end of training; ``trainer.evaluate()`` afterwards reopens it by its hash.
+At the start of training the run stores the ``TrainingArguments`` (param ``hparams``, key by
+key, with ``train_batch_size`` and ``eval_batch_size``) and the model's config (param
+``model``, with ``num_labels`` as Aim adds it and the number of parameters). Every
+``Trainer.log`` is tracked at ``state.global_step`` with epoch ``int(state.epoch)``, named and
+placed as Aim's callback does: a ``train_``, ``eval_`` or ``test_`` prefix is taken off the
+name and becomes the context (``eval_loss`` is ``loss`` in ``{"subset": "eval"}``, the summary's
+``train_loss``, the mean loss over the training, is ``loss`` in ``{"subset": "train"}``), any
+other name is tracked as it is without context (the per-step ``loss``, ``grad_norm``,
+``learning_rate``, and ``epoch`` itself, which keeps the fractional epoch). An evaluation of
+one of several data sets (``eval_dataset={"a": ..., "b": ...}``: keys ``eval_a_loss``,
+``eval_a_runtime``) adds Aim's ``sub_dataset``: ``loss`` in ``{"subset": "eval",
+"sub_dataset": "a"}``; the data set's name is read from the ``<prefix>_runtime`` key
+Transformers logs with every evaluation. The run closes (``finished``) at the end of training;
+``trainer.evaluate()`` afterwards reopens it by its hash.
 
 Transformers has no hook for a training that raised: such a run is closed by aim's own
 exception and exit hooks (``failed`` after an uncaught exception, ``terminated`` on SIGINT or
@@ -23,18 +30,30 @@ from __future__ import annotations
 from typing import Any
 
 from aim.core import events as ev
-from aim.frameworks.base import HoldsRun, RunHolder, require, split_subset, storable
+from aim.frameworks.base import HoldsRun, RunHolder, require, storable
 
 _transformers = require("transformers",
                         integration="aim.hugging_face", extra="hugging-face", package="transformers")
 
-# Aim's subsets for Transformers: train, eval (the Trainer's evaluation) and test.
-SUBSET_ALIASES = {"train": "train", "eval": "eval", "test": "test"}
+# The prefixes Aim's callback takes off a logged name as its subset.
+PREFIXES = ("train_", "eval_", "test_")
+# Transformers logs ``<metric_key_prefix>_runtime`` with every evaluation (and the training).
+RUNTIME = "runtime"
 
-# The summary logged at the end of training holds ``train_loss``: the mean loss over all steps,
-# at the last step. As ``loss`` in train it would replace the last step's loss; it gets its
-# own name instead.
-_RENAMED = {"train_loss": ("mean_loss", {"subset": "train"})}
+
+def split_name(key: str, prefixes: tuple[str, ...] = ()) -> tuple[str, dict[str, Any]]:
+    """A logged key as Aim's callback names it: ``eval_loss`` -> (``loss``, ``{"subset":
+    "eval"}``); with ``eval_a_`` among ``prefixes`` (the ones this log's ``*_runtime`` keys
+    show), ``eval_a_loss`` -> (``loss``, ``{"subset": "eval", "sub_dataset": "a"}``); a key
+    with no prefix -> (the key, ``{}``)."""
+    for prefix in PREFIXES:
+        if key.startswith(prefix) and len(key) > len(prefix):
+            for longer in prefixes:
+                if longer.startswith(prefix) and len(longer) > len(prefix) + 1 \
+                        and key.startswith(longer) and len(key) > len(longer):
+                    return key[len(longer):], {"subset": prefix[:-1], "sub_dataset": longer[len(prefix):-1]}
+            return key[len(prefix):], {"subset": prefix[:-1]}
+    return key, {}
 
 
 class AimCallback(HoldsRun, _transformers.TrainerCallback):
@@ -71,10 +90,11 @@ class AimCallback(HoldsRun, _transformers.TrainerCallback):
                     hparams[key] = getattr(args, key)
                 except Exception:
                     pass
-            run["hparams"] = storable(hparams)
+            self._holder.set_params("hparams", hparams)  # key by key, as Aim: the user's keys stay
         config = getattr(model, "config", None)
         if config is not None and callable(getattr(config, "to_dict", None)):
             described = config.to_dict()
+            described["num_labels"] = getattr(model, "num_labels", None)
             num_parameters = getattr(model, "num_parameters", None)
             if callable(num_parameters):
                 try:
@@ -88,10 +108,11 @@ class AimCallback(HoldsRun, _transformers.TrainerCallback):
         if not state.is_world_process_zero or not logs:
             return
         epoch = None if state.epoch is None else int(state.epoch)
+        # The prefixes of this log's evaluations, longest first: "eval_a_" of "eval_a_runtime".
+        prefixes = tuple(sorted((k[:-len(RUNTIME)] for k in logs if k.endswith("_" + RUNTIME)),
+                                key=len, reverse=True))
         for key, value in logs.items():
-            if key == "epoch":  # it is the epoch of every value, not a metric
-                continue
-            name, context = _RENAMED.get(key) or split_subset(key, default="train", aliases=SUBSET_ALIASES)
+            name, context = split_name(key, prefixes)
             self._holder.track(value, name, step=state.global_step, epoch=epoch, context=context)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:

@@ -28,6 +28,7 @@ from aim.sdk.log import iter_events
 from tests.conftest import ROOT
 from tests.frameworks.conftest import QUIET
 
+NONE: dict = {}  # Aim's context for a name with no train_/eval_/test_ prefix
 TRAIN = {"subset": "train"}
 EVAL = {"subset": "eval"}
 TEST = {"subset": "test"}
@@ -62,18 +63,20 @@ def tiny_bert() -> BertForSequenceClassification:
         max_position_embeddings=16, num_labels=2))
 
 
-def make_trainer(callbacks: list, tmp_path, max_steps: int = 6) -> Trainer:
+def make_trainer(callbacks: list, tmp_path, max_steps: int = 6, eval_steps: int = 3,
+                 eval_dataset: object = None) -> Trainer:
     args = TrainingArguments(
         output_dir=str(tmp_path / "out"), max_steps=max_steps, per_device_train_batch_size=4,
         per_device_eval_batch_size=4, learning_rate=1e-3, logging_steps=1, eval_strategy="steps",
-        eval_steps=3, report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True, seed=3)
-    return Trainer(model=tiny_bert(), args=args, train_dataset=RandomIds(16, 1), eval_dataset=RandomIds(8, 2),
-                   callbacks=callbacks)
+        eval_steps=eval_steps, report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True, seed=3)
+    return Trainer(model=tiny_bert(), args=args, train_dataset=RandomIds(16, 1),
+                   eval_dataset=eval_dataset or RandomIds(8, 2), callbacks=callbacks)
 
 
 def test_train_evaluate_records_args_model_metrics_and_status(repo_path, tmp_path):
     cb = AimCallback(repo=str(repo_path), experiment="bert", run_name="tiny", **QUIET)
     trainer = make_trainer([cb], tmp_path)
+    cb.run["hparams"] = {"dataset": "random ids"}  # the user's own keys stay (set key by key, as Aim)
     trainer.train()
     assert Run(cb.run_hash, repo=repo_path, read_only=True).status == ev.STATUS_FINISHED  # closed at train end
     history = list(trainer.state.log_history)
@@ -88,28 +91,53 @@ def test_train_evaluate_records_args_model_metrics_and_status(repo_path, tmp_pat
     assert (hparams["learning_rate"], hparams["per_device_train_batch_size"]) == (1e-3, 4)
     assert hparams["max_steps"] == 6
     assert (hparams["train_batch_size"], hparams["seed"], hparams["report_to"]) == (4, 3, [])
+    assert hparams["dataset"] == "random ids"
     model = run["model"]
     assert (model["hidden_size"], model["num_hidden_layers"], model["vocab_size"]) == (32, 2, 100)
+    assert model["num_labels"] == 2  # as Aim adds it
     assert model["num_parameters"] == trainer.model.num_parameters() > 0
 
+    # Aim's shapes: a train_/eval_/test_ prefix is taken off into the subset, other names stay
+    # as they are without context (the Trainer's per-step loss, grad_norm, learning_rate, epoch).
     contexts = {(name, ctx.get("subset")) for name, ctx in run.metrics()}
-    assert {("loss", "train"), ("grad_norm", "train"), ("learning_rate", "train"), ("loss", "eval"),
-            ("runtime", "eval"), ("runtime", "train"), ("mean_loss", "train"), ("loss", "test")} <= contexts
-    assert not {name for name, _ in contexts} & {"epoch", "eval_loss", "train_loss", "test_loss"}
-    assert all(ctx.get("subset") in {"train", "eval", "test"} for _, ctx in run.metrics())
+    assert {("loss", None), ("grad_norm", None), ("learning_rate", None), ("epoch", None), ("total_flos", None),
+            ("loss", "eval"), ("runtime", "eval"), ("runtime", "train"), ("loss", "train"),
+            ("loss", "test")} <= contexts
+    assert not {name for name, _ in contexts} & {"eval_loss", "train_loss", "test_loss", "mean_loss"}
+    assert all(ctx in (NONE, TRAIN, EVAL, TEST) for _, ctx in run.metrics())
 
-    loss = run.get_metric("loss", TRAIN)
+    loss = run.get_metric("loss", NONE)
     assert loss.steps == [1, 2, 3, 4, 5, 6]  # state.global_step, logging_steps=1
     assert loss.values == pytest.approx([h["loss"] for h in history if "loss" in h])
     assert loss.epochs == [int(h["epoch"]) for h in history if "loss" in h] == [0, 0, 0, 1, 1, 1]
-    lr = run.get_metric("learning_rate", TRAIN)
+    lr = run.get_metric("learning_rate", NONE)
     assert lr.values == pytest.approx([h["learning_rate"] for h in history if "learning_rate" in h])
+    epoch = run.get_metric("epoch", NONE)  # the fractional epoch, as the Trainer logs it
+    assert epoch.values[-1] == pytest.approx(history[-1]["epoch"]) and 0 < epoch.values[0] < 1
     eval_loss = run.get_metric("loss", EVAL)
     assert (eval_loss.steps, eval_loss.epochs) == ([3, 6], [0, 1])
     assert eval_loss.values == pytest.approx([h["eval_loss"] for h in history if "eval_loss" in h])
-    mean = run.get_metric("mean_loss", TRAIN)
+    mean = run.get_metric("loss", TRAIN)  # the summary's train_loss: the mean over the training
     assert (mean.steps, mean.values) == ([6], [pytest.approx(history[-1]["train_loss"])])
     assert run.get_metric("loss", TEST).steps == [6]
+
+
+def test_several_eval_data_sets_get_aims_sub_dataset(repo_path, tmp_path):
+    cb = AimCallback(repo=str(repo_path), **QUIET)
+    trainer = make_trainer([cb], tmp_path, max_steps=2, eval_steps=2,
+                           eval_dataset={"short": RandomIds(4, 2), "long_set": RandomIds(8, 3)})
+    trainer.train()
+    history = trainer.state.log_history
+
+    run = Run(cb.run_hash, repo=repo_path, read_only=True)
+    evals = {(name, ctx["sub_dataset"]) for name, ctx in run.metrics() if "sub_dataset" in ctx}
+    expected = {"loss", "runtime", "samples_per_second", "steps_per_second"}
+    assert evals == {(name, data) for name in expected for data in ("short", "long_set")}
+    for data in ("short", "long_set"):
+        seq = run.get_metric("loss", {"subset": "eval", "sub_dataset": data})
+        assert seq.steps == [2]
+        key = f"eval_{data}_loss"
+        assert seq.values == pytest.approx([h[key] for h in history if key in h])
 
 
 def test_log_names_contexts_epoch_and_process_zero(repo_path, tmp_path):
@@ -133,11 +161,42 @@ def test_log_names_contexts_epoch_and_process_zero(repo_path, tmp_path):
 
     run = Run(cb.run_hash, repo=repo_path, read_only=True)
     assert run.status == ev.STATUS_FINISHED
-    got = {(name, ctx["subset"]): run.get_metric(name, ctx) for name, ctx in run.metrics()}
-    assert set(got) == {("loss", "train"), ("accuracy", "eval"), ("f1", "test"), ("total_flos", "train")}
-    assert (got["loss", "train"].steps, got["loss", "train"].values) == ([7, 8], [0.25, 0.125])
-    assert got["loss", "train"].epochs == [1, None]
+    got = {(name, ctx.get("subset")): run.get_metric(name, ctx) for name, ctx in run.metrics()}
+    assert set(got) == {("loss", None), ("accuracy", "eval"), ("f1", "test"), ("total_flos", None),
+                        ("epoch", None)}
+    assert (got["loss", None].steps, got["loss", None].values) == ([7, 8], [0.25, 0.125])
+    assert got["loss", None].epochs == [1, None]
     assert (got["accuracy", "eval"].steps, got["accuracy", "eval"].epochs) == ([7], [1])
+    assert got["epoch", None].values == [1.75]
+
+
+A_EVAL = (("sub_dataset", "a"), ("subset", "eval"))
+
+
+@pytest.mark.parametrize("logs, expected", [
+    # an evaluation of data set "a" of several: Aim's sub_dataset, read from eval_a_runtime
+    # (Aim's guess from common substrings tracks "mples_per_second" here)
+    ({"eval_a_loss": 1.0, "eval_a_runtime": 0.1, "eval_a_samples_per_second": 9.0, "epoch": 1.0},
+     {("loss", A_EVAL), ("runtime", A_EVAL), ("samples_per_second", A_EVAL), ("epoch", ())}),
+    ({"eval_loss": 1.0, "eval_runtime": 0.1, "eval_my_precision": 0.5, "epoch": 1.0},
+     {("loss", (("subset", "eval"),)), ("runtime", (("subset", "eval"),)),
+      ("my_precision", (("subset", "eval"),)), ("epoch", ())}),
+    # trainer.log({"eval_my_precision": ...}) alone: Aim's guess makes it "cision" in
+    # {"subset": "eval", "sub_dataset": "e"} (and raises on a log of one key)
+    ({"eval_my_precision": 0.5, "epoch": 1.0}, {("my_precision", (("subset", "eval"),)), ("epoch", ())}),
+    ({"test_my_f1": 0.5}, {("my_f1", (("subset", "test"),))}),
+    # the training summary
+    ({"train_runtime": 2.0, "train_loss": 0.7, "total_flos": 3.0},
+     {("runtime", (("subset", "train"),)), ("loss", (("subset", "train"),)), ("total_flos", ())}),
+])
+def test_names_and_contexts_as_aim_reads_them(repo_path, logs, expected):
+    cb = AimCallback(repo=str(repo_path), **QUIET)
+    args = TrainingArguments(output_dir=str(repo_path / "out"), report_to="none", use_cpu=True)
+    state = TrainerState(global_step=1, epoch=1.0, is_world_process_zero=True)
+    cb.on_log(args, state, TrainerControl(), logs=logs)
+    cb.close()
+    run = Run(cb.run_hash, repo=repo_path, read_only=True)
+    assert {(name, tuple(sorted(ctx.items()))) for name, ctx in run.metrics()} == expected
 
 
 def test_defaults_capture_system_metrics_terminal_output_and_system_params(repo_path, tmp_path):
@@ -175,7 +234,7 @@ Trainer(model=tiny_bert(), args=args, train_dataset=RandomIds(16, 1), callbacks=
     (run_hash,) = Repo(repo_path).list_all_runs()
     run = Run(run_hash, repo=repo_path, read_only=True)
     assert run.status == ev.STATUS_FAILED
-    assert run.get_metric("loss", TRAIN).steps == [1]
+    assert run.get_metric("loss", NONE).steps == [1]
 
 
 def test_missing_transformers_raises_missing_extra_error_naming_the_extra():
