@@ -1,9 +1,12 @@
 """What runs capture by default, shared by every run of the process: one system sampler
 thread and one terminal capture, fanned out to the runs that asked for them.
 
-Samples and log lines reach a run through ``RunBase._record_sample`` / ``_record_log_line``,
+Samples and log lines reach a run through ``RunBase._record_samples`` / ``_record_log_line``,
 which append under the run's lock and never wait for room: capture never blocks a run, and a
 run's full buffer never blocks the capture (nor, through it, the user's ``print``).
+
+The hub holds runs by weak reference: capturing for a run must not keep it alive, so that a run
+whose last reference is gone is closed (``RunBase.__del__``), as in Aim.
 """
 
 from __future__ import annotations
@@ -12,21 +15,22 @@ import logging
 import os
 import threading
 import time
+import weakref
 from typing import Any
 
 from aim.integrations.terminal import TerminalCapture
 
 _log = logging.getLogger("aim")
-FIRST_SAMPLE_MAX_DELAY = 1.0  # seconds: short runs get a sample even with a 10 s interval
 
 
 class _Hub:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.switch = threading.Lock()
-        self.sampled: dict[int, tuple[Any, float, list[float]]] = {}  # id -> (run, interval, [next due])
+        # id -> (weak run, interval, [next due])
+        self.sampled: dict[int, tuple[weakref.ref[Any], float, list[float]]] = {}
         self.sampler: _Sampler | None = None
-        self.captured: dict[int, Any] = {}
+        self.captured: dict[int, weakref.ref[Any]] = {}
         self.terminal: TerminalCapture | None = None
 
     # --- terminal ------------------------------------------------------------------------------
@@ -35,7 +39,7 @@ class _Hub:
     def add_terminal(self, run: Any, mode: str = "auto") -> None:
         with self.switch:
             with self.lock:
-                self.captured[id(run)] = run
+                self.captured[id(run)] = weakref.ref(run)
             if self.terminal is None:
                 terminal = TerminalCapture(self._on_line, mode=mode)
                 try:
@@ -65,15 +69,18 @@ class _Hub:
 
     def _on_line(self, stream: str, line: str, partial: bool, ts: float) -> None:
         with self.lock:
-            runs = list(self.captured.values())
-        for run in runs:
-            run._record_log_line(stream, line, partial)
+            refs = list(self.captured.values())
+        for ref in refs:
+            run = ref()
+            if run is not None:
+                run._record_log_line(stream, line, partial)
+            del run  # not held across the next line: a run nobody else holds is closed now
 
     # --- system metrics ------------------------------------------------------------------------
     def add_sampling(self, run: Any, interval: float, disk_path: str) -> None:
         with self.lock:
-            first = time.monotonic() + min(interval, FIRST_SAMPLE_MAX_DELAY)
-            self.sampled[id(run)] = (run, interval, [first])
+            first = time.monotonic()  # the first sample at the start, as Aim takes it
+            self.sampled[id(run)] = (weakref.ref(run), interval, [first])
             if self.sampler is None or not self.sampler.is_alive():
                 self.sampler = _Sampler(self, *_samplers(disk_path))
                 self.sampler.start()
@@ -92,9 +99,11 @@ class _Hub:
         """The runs due for a sample now, and the seconds until the next one is due."""
         with self.lock:
             runs, wait = [], 3600.0
-            for run, interval, nxt in self.sampled.values():
+            for ref, interval, nxt in self.sampled.values():
                 if nxt[0] <= now:
-                    runs.append(run)
+                    run = ref()
+                    if run is not None:
+                        runs.append(run)
                     nxt[0] = max(nxt[0] + interval, now + interval / 2)
                 wait = min(wait, nxt[0] - now)
             return runs, max(0.0, wait)
@@ -146,8 +155,10 @@ class _Sampler(threading.Thread):
                 samples = stats.sample(time.monotonic()) if stats is not None else []
                 if gpus is not None and gpus.available:
                     samples += gpus.sample()
-                for run in runs:
-                    run._record_samples(samples)
+                while runs:
+                    runs.pop()._record_samples(samples)
+            # No strong reference survives to the wait: an unreferenced run is closed meanwhile.
+            del runs
             self.wake.wait(wait)
             self.wake.clear()
 

@@ -9,6 +9,8 @@ import socket
 import sys
 import threading
 import time
+import warnings
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,16 +64,7 @@ class RunBase:
         """Check the arguments and set up in-memory state; no IO (safe on an event loop)."""
         if run_hash is not None:
             validate_run_hash(run_hash)
-        if system_tracking_interval is not None and (
-            isinstance(system_tracking_interval, bool)
-            or not isinstance(system_tracking_interval, (int, float))
-            or not system_tracking_interval > 0
-        ):
-            raise ValueError(
-                f"system_tracking_interval must be a number of seconds > 0, or None to disable it; "
-                f"got {system_tracking_interval!r}"
-            )
-        self._system_interval = None if system_tracking_interval is None else float(system_tracking_interval)
+        self._system_interval = _system_interval(system_tracking_interval)
         self._log_system_params = bool(log_system_params)
         self._capture_terminal = bool(capture_terminal_logs)
         self._capturing = False
@@ -422,12 +415,46 @@ class RunBase:
     # The shells differ only in how a caller waits for it: Run blocks; AsyncRun hands the same
     # blocking wait to a worker thread, so the loop never blocks.
     def _start_flusher(self) -> None:
+        # The thread holds the run by weak reference only: a running thread is always reachable,
+        # and a strong one would keep every run alive until the process exits (see __del__).
+        on_flushed = weakref.WeakMethod(self._on_flushed)
+
+        def on_written(dirty: bool, new: list[SeqKey]) -> None:
+            method = on_flushed()
+            if method is not None:
+                method(dirty, new)
+
         self._flusher = FlushThread(
-            self._state, self._cond, self._writer, self._policy, self._on_flushed,  # type: ignore[arg-type]
+            self._state, self._cond, self._writer, self._policy, on_written,  # type: ignore[arg-type]
             name=f"aim-flush-{self.hash[:8]}",
         )
         self._flusher.start()
         exit_hooks.register(self)
+
+    def __del__(self) -> None:
+        # As in Aim, a writer run whose last reference is gone is closed (finished): `del run`,
+        # or `run = Run()` run again in a notebook cell, must not leave the old run locked and
+        # "running" until the process exits. Nothing of aim's holds a run strongly (the flush
+        # thread, the capture and the exit hooks keep weak references).
+        if self.__dict__.get("_closed", True) or self.__dict__.get("_detached", False):
+            return
+        if self.__dict__.get("_flusher") is None:
+            return
+        try:
+            if threading.current_thread().name.startswith("aim-"):
+                # Dropped inside one of aim's own threads (the flusher, the sampler, a capture
+                # pump): closing joins those threads, so it happens in a thread of its own.
+                threading.Thread(target=self._close_unreferenced, name=f"close-{self.hash[:8]}").start()
+            else:
+                self._close_unreferenced()
+        except Exception:  # interpreter shutdown: the exit hooks have closed it already
+            pass
+
+    def _close_unreferenced(self) -> None:
+        try:
+            self._close_blocking(ev.STATUS_FINISHED)
+        except Exception as exc:  # nobody is left to raise to: say it
+            print(f"aim: run {self.hash} closed when its last reference went: {exc}", file=sys.stderr)
 
     def _wait_for_room_locked(self) -> None:
         """With the lock held: wait while the buffer is full and the flusher can still drain it.
@@ -548,6 +575,28 @@ class RunBase:
 
     def _written_bytes(self) -> int:
         return self._writer.bytes_written if self._writer is not None else 0
+
+
+SYSTEM_INTERVAL_RANGE = (0.1, 24 * 60 * 60.0)  # seconds: Aim's bounds
+
+
+def _system_interval(value: Any) -> float | None:
+    """``system_tracking_interval`` as Aim reads it: None disables; a number outside 0.1 s to
+    a day (0, say) warns and disables; anything else is a programming error and raises."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"system_tracking_interval must be a number of seconds, or None to disable it; got {value!r}"
+        )
+    low, high = SYSTEM_INTERVAL_RANGE
+    if not low <= value <= high:  # NaN included
+        warnings.warn(
+            f"aim: system_tracking_interval={value!r} disables system tracking: set it between "
+            f"{low} s and {high:.0f} s (one day) to track system usage, or None to silence this",
+            UserWarning, stacklevel=4)
+        return None
+    return float(value)
 
 
 def _opt_str(value: Any, what: str) -> str | None:

@@ -57,6 +57,7 @@ class SyncShell:
         self._runs: list[Run] = []
 
     def open_run(self, *args: Any, **kwargs: Any) -> Run:
+        kwargs.setdefault("system_tracking_interval", None)  # exact event counts: no samples
         run = Run(*args, **kwargs)
         self._runs.append(run)
         return run
@@ -160,6 +161,7 @@ class AsyncShell:
         self._runs: list[AsyncRunProxy] = []
 
     def open_run(self, *args: Any, **kwargs: Any) -> AsyncRunProxy:
+        kwargs.setdefault("system_tracking_interval", None)  # exact event counts: no samples
         host, (run, exit_) = self.portal.start_task(_host, args, kwargs)
         proxy = AsyncRunProxy(self.portal, run, host, exit_)
         self._runs.append(proxy)

@@ -26,7 +26,7 @@ def _shell(cmd: str, cwd) -> str:
 
 def test_zstd_and_jq_read_exactly_what_was_tracked_including_the_live_segment(repo_path):
     rng = random.Random(7)
-    closed = Run(repo=repo_path, segment_max_bytes=2048)  # several sealed segments
+    closed = Run(repo=repo_path, segment_max_bytes=2048, system_tracking_interval=None)  # several sealed segments
     expected_closed = [rng.random() for _ in range(3000)]
     for i, v in enumerate(expected_closed):
         closed.track(v, name="loss", context={"subset": "train"})
@@ -35,7 +35,7 @@ def test_zstd_and_jq_read_exactly_what_was_tracked_including_the_live_segment(re
     closed.close()
     assert len(closed.repo.layout.segment_paths(closed.hash)) > 1
 
-    live = Run(closed.hash, repo=repo_path)  # resumed: a new, open segment
+    live = Run(closed.hash, repo=repo_path, system_tracking_interval=None)  # resumed: a new, open segment
     tail = [rng.random() for _ in range(500)] + [math.nan, math.inf]
     for v in tail:
         live.track(v, name="loss", context={"subset": "train"})
