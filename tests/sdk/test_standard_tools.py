@@ -26,7 +26,8 @@ def _shell(cmd: str, cwd) -> str:
 
 def test_zstd_and_jq_read_exactly_what_was_tracked_including_the_live_segment(repo_path):
     rng = random.Random(7)
-    closed = Run(repo=repo_path, segment_max_bytes=2048, system_tracking_interval=None)  # several sealed segments
+    # several sealed segments
+    closed = Run(repo=repo_path, segment_max_bytes=2048, system_tracking_interval=None)
     expected_closed = [rng.random() for _ in range(3000)]
     for i, v in enumerate(expected_closed):
         closed.track(v, name="loss", context={"subset": "train"})
