@@ -5,7 +5,10 @@ Imported as ``from aim.pytorch_lightning import AimLogger`` (Aim's path)::
     trainer = Trainer(logger=AimLogger(experiment="mnist"))
 
 Metrics go to ``run.track`` at the trainer's step, with Lightning's ``epoch`` as the epoch and
-the train/val/test subset, read from the name (``train_loss``, ``loss/val``), as the context.
+the context read from the name as Aim's logger reads it: ``context_prefixes`` (by default
+``{"subset": {"train": "train_", "val": "val_", "test": "test_"}}``: ``train_loss`` is ``loss``
+in ``{"subset": "train"}``) and ``context_postfixes``; a name that matches none is tracked as
+it is, without context.
 Hyperparameters (``save_hyperparameters()``) are stored under the param ``hparams``. The run
 closes when the trainer finalizes the logger (``finished``, or ``failed`` when training
 raised); a later ``trainer.test()`` or second ``fit`` reopens the same run by its hash.
@@ -14,13 +17,14 @@ raised); a later ``trainer.test()`` or second ``fit`` reopens the same run by it
 from __future__ import annotations
 
 import copy
+import warnings
 from argparse import Namespace
 from collections.abc import Mapping
 from typing import Any
 
 from aim.core import events as ev
 from aim.errors import MissingExtraError
-from aim.frameworks.base import RunHolder, as_number, require, split_subset, storable
+from aim.frameworks.base import RunHolder, as_number, require, storable
 from aim.sdk.run import Run
 
 
@@ -40,6 +44,10 @@ except MissingExtraError:
 Logger = _logger_module.Logger
 rank_zero_experiment = _logger_module.rank_zero_experiment
 
+# Aim's default: the subset of a metric from its name's prefix.
+SUBSET_PREFIXES = {"train": "train_", "val": "val_", "test": "test_"}
+_LEGACY = ("train_metric_prefix", "val_metric_prefix", "test_metric_prefix")
+
 # Lightning's statuses (``finalize(status)``) -> a run's end status.
 _STATUSES = {
     "success": ev.STATUS_FINISHED,
@@ -52,12 +60,17 @@ _STATUSES = {
 class AimLogger(Logger):
     """A Lightning logger writing to an aim run (the arguments are Aim's ``AimLogger``'s).
 
-    ``train_metric_prefix``, ``val_metric_prefix`` and ``test_metric_prefix`` name the
-    subset of a metric logged as ``train_loss``: it is tracked as ``loss`` with context
-    ``{"subset": "train"}``. Names without one of these prefixes are read with
-    ``split_subset`` (``loss/val``, ``loss_train``, ``valid_loss``); a name with no subset
-    marker is tracked as it is, without context. ``run_hash`` continues an existing run.
-    System usage and terminal output are captured by default, as by ``Run``.
+    ``context_prefixes`` maps a context key to its values and the prefix that marks each:
+    ``{"subset": {"train": "train_", "val": "val_", "test": "test_"}}`` (the default) tracks
+    ``train_loss`` as ``loss`` in ``{"subset": "train"}``. ``context_postfixes`` does the same
+    with the end of the name (``{"avg": {"macro": "_macro"}}``: ``f1_macro`` is ``f1`` in
+    ``{"avg": "macro"}``). For each context key the first prefix (postfix) that matches is taken
+    off; a name that matches none is tracked as it is, without context. ``context_prefixes={}``
+    turns the default off. ``train_metric_prefix``, ``val_metric_prefix`` and
+    ``test_metric_prefix`` are Aim's older way to set the three subset prefixes (None or ``""``
+    drops one): deprecated as in Aim, and a ``ValueError`` with ``context_prefixes``.
+    ``run_hash`` continues an existing run. System usage and terminal output are captured by
+    default, as by ``Run``.
     """
 
     def __init__(
@@ -72,6 +85,8 @@ class AimLogger(Logger):
         capture_terminal_logs: bool = True,
         run_name: str | None = None,
         run_hash: str | None = None,
+        context_prefixes: Mapping[str, Mapping[str, str]] | None = None,
+        context_postfixes: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         super().__init__()
         self._holder = RunHolder(
@@ -79,9 +94,8 @@ class AimLogger(Logger):
             system_tracking_interval=system_tracking_interval, log_system_params=log_system_params,
             capture_terminal_logs=capture_terminal_logs,
         )
-        self._prefixes = [(p, subset) for p, subset in ((train_metric_prefix, "train"),
-                                                         (val_metric_prefix, "val"),
-                                                         (test_metric_prefix, "test")) if p]
+        self._context_prefixes, self._context_postfixes = _contexts(
+            train_metric_prefix, val_metric_prefix, test_metric_prefix, context_prefixes, context_postfixes)
 
     # --- what Lightning reads --------------------------------------------------------------------
     @property
@@ -137,14 +151,13 @@ class AimLogger(Logger):
         epoch_value = as_number(metrics.pop("epoch", None))
         epoch = None if epoch_value is None else int(epoch_value)
         for key, value in metrics.items():
-            name, context = self._split(key)
+            name, context = self.parse_context(key)
             self._holder.track(value, name, step=step, epoch=epoch, context=context)
 
-    def _split(self, key: str) -> tuple[str, dict[str, Any]]:
-        for prefix, subset in self._prefixes:
-            if key.startswith(prefix) and len(key) > len(prefix):
-                return key[len(prefix):], {"subset": subset}
-        return split_subset(key)
+    def parse_context(self, name: str) -> tuple[str, dict[str, Any]]:
+        """``name`` as tracked (Aim's method): (the name less its prefixes and postfixes, the
+        context they mark)."""
+        return parse_context(name, self._context_prefixes, self._context_postfixes)
 
     @_rank_zero_only
     def log_graph(self, model: Any, input_array: Any = None) -> None:
@@ -179,3 +192,50 @@ def _as_dict(params: Any) -> dict[str, Any]:
     if isinstance(params, Mapping):
         return {str(k): v for k, v in params.items()}
     return dict(params)
+
+
+def _contexts(
+    train_metric_prefix: str | None,
+    val_metric_prefix: str | None,
+    test_metric_prefix: str | None,
+    context_prefixes: Mapping[str, Mapping[str, str]] | None,
+    context_postfixes: Mapping[str, Mapping[str, str]] | None,
+) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+    """The prefixes and postfixes to read contexts with, from ``AimLogger``'s arguments, by Aim's
+    rules: the three subset prefixes apply while ``context_prefixes`` is left at its default."""
+    legacy = dict(zip(SUBSET_PREFIXES, (train_metric_prefix, val_metric_prefix, test_metric_prefix)))
+    for (subset, prefix), argument in zip(legacy.items(), _LEGACY):
+        if prefix != SUBSET_PREFIXES[subset]:
+            warnings.warn(f'The argument "{argument}" is deprecated. Consider using "context_prefixes" '
+                          'instead.', DeprecationWarning, stacklevel=3)
+    if context_prefixes is None or context_prefixes == {"subset": SUBSET_PREFIXES}:
+        subsets = {subset: prefix for subset, prefix in legacy.items() if prefix}
+        prefixes = {"subset": subsets} if subsets else {}
+    elif legacy != SUBSET_PREFIXES:
+        raise ValueError('Arguments "train_metric_prefix", "val_metric_prefix" and "test_metric_prefix" '
+                         'cannot be used in conjunction with "context_prefixes".')
+    else:
+        prefixes = {str(key): dict(values) for key, values in context_prefixes.items()}
+    postfixes = {str(key): dict(values) for key, values in (context_postfixes or {}).items()}
+    return prefixes, postfixes
+
+
+def parse_context(name: str, prefixes: Mapping[str, Mapping[str, str]],
+                  postfixes: Mapping[str, Mapping[str, str]]) -> tuple[str, dict[str, Any]]:
+    """Aim's ``AimLogger.parse_context``: for each context key in turn, the first of its
+    prefixes that ``name`` starts with is taken off and its value set; then the same with
+    postfixes at the end. A prefix (postfix) is only taken when some name is left."""
+    context: dict[str, Any] = {}
+    for key, values in prefixes.items():
+        for value, prefix in values.items():
+            if name.startswith(prefix) and len(name) > len(prefix):
+                name = name[len(prefix):]
+                context[key] = value
+                break
+    for key, values in postfixes.items():
+        for value, postfix in values.items():
+            if postfix and name.endswith(postfix) and len(name) > len(postfix):
+                name = name[:-len(postfix)]
+                context[key] = value
+                break
+    return name, context

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import warnings
 from argparse import Namespace
 
 import lightning.pytorch as pl
@@ -121,30 +122,70 @@ def test_finalize_status_maps_to_the_run_status(repo_path, lightning_status, sta
     assert Run(logger.version, repo=repo_path, read_only=True).status == status
 
 
-def test_metric_names_contexts_epochs_and_merged_hparams(repo_path):
-    logger = AimLogger(repo=str(repo_path), train_metric_prefix="tr/", val_metric_prefix=None, **QUIET)
+def _logged(logger: AimLogger, metrics: dict, step: int = 12) -> dict[tuple, float]:
+    """Log ``metrics`` at ``step`` (epoch 3), close, and read back {(name, context items): value}."""
+    logger.log_metrics({**metrics, "epoch": 3.0}, step=step)
+    logger.finalize("success")
+    run = Run(logger.version, repo=logger._holder.repo, read_only=True)
+    got = {}
+    for name, ctx in run.metrics():
+        seq = run.get_metric(name, ctx)
+        assert (seq.steps, seq.epochs) == ([step], [3]), name
+        got[name, tuple(sorted(ctx.items()))] = seq.values[0]
+    return got
+
+
+def test_legacy_prefixes_names_epochs_and_merged_hparams(repo_path):
+    # Aim's deprecated prefix arguments: a DeprecationWarning, as in Aim; only those prefixes
+    # are read (no guessing from suffixes or separators: loss/val and loss_train stay whole).
+    with pytest.warns(DeprecationWarning) as warned:
+        logger = AimLogger(repo=str(repo_path), train_metric_prefix="tr/", val_metric_prefix=None, **QUIET)
+    assert ["train_metric_prefix" in str(w.message) for w in warned] == [True, False]
+    assert "val_metric_prefix" in str(warned[1].message) and warned[0].filename == __file__
     logger.log_hyperparams(Namespace(lr=0.1, layers=[2, 3], act=torch.nn.ReLU, dtype=torch.float32))
     logger.log_hyperparams({"lr": 0.2, "seed": 7})  # merged over the first call
-    logger.log_metrics({"tr/loss": torch.tensor(0.5), "val_acc": 0.7, "loss/val": 0.9, "loss_train": 0.3,
-                        "test_f1": 0.8, "lr": 0.01, "note": "text", "epoch": 3.0}, step=12)
-    logger.finalize("success")
-
-    run = Run(logger.version, repo=repo_path, read_only=True)
-    assert run["hparams"] == {"lr": 0.2, "layers": [2, 3], "act": "ReLU", "dtype": "torch.float32", "seed": 7}
-    got = {(name, tuple(sorted(ctx.items()))): run.get_metric(name, ctx) for name, ctx in run.metrics()}
-    expected = {
-        # tr/loss (the configured prefix), then loss_train (split_subset) into the same sequence
-        # at the same step: the last value wins
-        ("loss", (("subset", "train"),)): 0.3,
-        ("acc", (("subset", "val"),)): 0.7,     # val_ prefix off: split_subset still reads it
-        ("loss", (("subset", "val"),)): 0.9,
+    got = _logged(logger, {"tr/loss": torch.tensor(0.5), "val_acc": 0.7, "loss/val": 0.9, "loss_train": 0.3,
+                           "test_f1": 0.8, "lr": 0.01, "note": "text"})
+    assert Run(logger.version, repo=repo_path, read_only=True)["hparams"] == {
+        "lr": 0.2, "layers": [2, 3], "act": "ReLU", "dtype": "torch.float32", "seed": 7}
+    assert got == {
+        ("loss", (("subset", "train"),)): 0.5,
+        ("val_acc", ()): 0.7,  # val_metric_prefix=None: no val prefix
+        ("loss/val", ()): 0.9,
+        ("loss_train", ()): 0.3,
         ("f1", (("subset", "test"),)): 0.8,
-        ("lr", ()): 0.01,                       # no subset marker: no context; "note" is no number
+        ("lr", ()): 0.01,  # no prefix: no context; "note" is no number
     }
-    assert set(got) == set(expected)
-    for key, value in expected.items():
-        seq = got[key]
-        assert (seq.steps, seq.epochs, seq.values) == ([12], [3], [pytest.approx(value)]), key
+
+
+def test_context_prefixes_and_postfixes_as_aims_docs_show(repo_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new arguments warn of nothing
+        logger = AimLogger(repo=str(repo_path), context_prefixes={"subset": {"train": "train_", "val": "val_"}},
+                           context_postfixes={"avg": {"weighted": "_weighted", "macro": "_macro"}}, **QUIET)
+    got = _logged(logger, {"train_f1_macro": 0.1, "val_f1_weighted": 0.2, "f1_macro": 0.3, "test_acc": 0.4,
+                           "train_loss": 0.5})
+    assert got == {
+        ("f1", (("avg", "macro"), ("subset", "train"))): 0.1,
+        ("f1", (("avg", "weighted"), ("subset", "val"))): 0.2,
+        ("f1", (("avg", "macro"),)): 0.3,
+        ("test_acc", ()): 0.4,  # test_ is not among these prefixes
+        ("loss", (("subset", "train"),)): 0.5,
+    }
+
+
+def test_context_prefixes_empty_turns_the_default_off_and_mixing_old_and_new_is_refused(repo_path):
+    got = _logged(AimLogger(repo=str(repo_path), context_prefixes={}, **QUIET), {"train_loss": 0.5})
+    assert got == {("train_loss", ()): 0.5}
+    with pytest.raises(ValueError, match="cannot be used in conjunction"), pytest.warns(DeprecationWarning):
+        AimLogger(repo=str(repo_path), train_metric_prefix="tr_", context_prefixes={"phase": {"a": "a_"}})
+    # equal to the default, context_prefixes leaves the old arguments in charge (Aim's rule)
+    default = {"subset": {"train": "train_", "val": "val_", "test": "test_"}}
+    with pytest.warns(DeprecationWarning):
+        logger = AimLogger(repo=str(repo_path), val_metric_prefix="v_", context_prefixes=default, **QUIET)
+    assert logger.parse_context("v_loss") == ("loss", {"subset": "val"})
+    assert logger.parse_context("val_loss") == ("val_loss", {})
+    assert default == {"subset": {"train": "train_", "val": "val_", "test": "test_"}}  # not changed
 
 
 def test_defaults_capture_system_metrics_terminal_output_and_system_params(repo_path, tmp_path):
