@@ -1,5 +1,6 @@
 """What every framework integration shares: the framework's lazy import, the run it writes to,
-params made storable, metric values made numbers, and train/val/test contexts from names.
+params made storable and metric values made numbers. Each integration reads its own names and
+contexts the way Aim's does (docs/integrations.md, "Differences from Aim").
 
 The integrations (``lightning.py``, ``transformers.py``, ``keras.py``, ``xgboost.py``,
 ``lightgbm.py`` beside this file; imported as ``aim.pytorch_lightning``, ``aim.hugging_face``,
@@ -23,12 +24,6 @@ from aim.errors import MissingExtraError
 from aim.sdk.run import Run
 
 MAX_DEPTH = 32  # deeper params are stored as their text (frameworks' configs are shallow)
-
-# The subsets a metric name can carry, and the spellings that mark them.
-SUBSETS = ("train", "val", "test")
-SUBSET_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",
-                  "validation": "val", "eval": "val", "test": "test"}
-
 
 def require(module: str, *, integration: str, extra: str, package: str | None = None) -> ModuleType:
     """Import the framework ``module`` or raise ``MissingExtraError`` naming the extra."""
@@ -95,29 +90,6 @@ def as_number(value: Any) -> float | int | None:
             return None
         return got if isinstance(got, (int, float)) and not isinstance(got, bool) else None
     return None
-
-
-def subset_of(data_name: str) -> str:
-    """The subset a data set's name stands for (XGBoost's ``evals``, LightGBM's
-    ``valid_names``): ``eval``/``valid`` -> ``val``; a name it does not know as it is."""
-    return SUBSET_ALIASES.get(data_name.lower(), data_name)
-
-
-def split_subset(name: str, default: str | None = None,
-                 aliases: Mapping[str, str] = SUBSET_ALIASES) -> tuple[str, dict[str, Any]]:
-    """``train_loss``, ``loss_train``, ``train/loss``, ``loss/val``, ``eval_loss`` ->
-    (``loss``, ``{"subset": ...}``), the marker mapped through ``aliases`` (by default ``eval``
-    and ``valid`` mean ``val``). A name with no subset marker gets ``default`` (or no context).
-    The marker must be a whole word: ``training_time`` is ``train``'s ``time``, ``retrain``
-    stays as it is."""
-    for sep in ("/", "_", "."):
-        head, found, tail = name.partition(sep)
-        if found and tail and head.lower() in aliases:
-            return tail, {"subset": aliases[head.lower()]}
-        head, found, tail = name.rpartition(sep)
-        if found and head and tail.lower() in aliases:
-            return head, {"subset": aliases[tail.lower()]}
-    return name, ({"subset": default} if default else {})
 
 
 class RunHolder:

@@ -10,29 +10,7 @@ import pytest
 import torch
 
 from aim import Run
-from aim.frameworks.base import RunHolder, as_number, split_subset, storable
-
-
-@pytest.mark.parametrize("name,expected", [
-    ("train_loss", ("loss", {"subset": "train"})),
-    ("loss_train", ("loss", {"subset": "train"})),
-    ("train/loss", ("loss", {"subset": "train"})),
-    ("loss/val", ("loss", {"subset": "val"})),
-    ("eval_loss", ("loss", {"subset": "val"})),
-    ("valid_loss", ("loss", {"subset": "val"})),
-    ("test_acc", ("acc", {"subset": "test"})),
-    ("training_time", ("time", {"subset": "train"})),
-    ("retrain", ("retrain", {})),  # a marker must be a whole word
-    ("loss_step", ("loss_step", {})),
-    ("lr-Adam", ("lr-Adam", {})),
-])
-def test_split_subset_reads_prefixes_suffixes_and_separators(name, expected):
-    assert split_subset(name) == expected
-
-
-def test_split_subset_default_and_own_aliases():
-    assert split_subset("grad_norm", default="train") == ("grad_norm", {"subset": "train"})
-    assert split_subset("eval_loss", aliases={"eval": "eval"}) == ("loss", {"subset": "eval"})
+from aim.frameworks.base import RunHolder, as_number, storable
 
 
 class Color(enum.Enum):
