@@ -17,13 +17,14 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "integrations.md"
 SECTION = re.compile(r"^## (?P<title>.+?)\n(?P<body>.*?)(?=^## |\Z)", re.S | re.M)
 CODE = re.compile(r"```python\n(?P<code>.*?)```", re.S)
 
-# (metric name, subset) pairs each example's run must hold.
+# (metric name, context items) pairs each example's run must hold: Aim's shapes.
+TRAIN, VAL, EVAL, TEST = ((("subset", s),) for s in ("train", "val", "eval", "test"))
 EXPECTED = {
-    "PyTorch Lightning": {("loss", "train"), ("loss", "val")},
-    "Hugging Face Transformers": {("loss", "train"), ("loss", "eval"), ("loss", "test")},
-    "Keras": {("loss", "train"), ("loss", "val"), ("loss", "test")},
-    "XGBoost": {("rmse", "train"), ("rmse", "val")},
-    "LightGBM": {("binary_logloss", "train"), ("binary_logloss", "val")},
+    "PyTorch Lightning": {("loss", TRAIN), ("loss", VAL)},
+    "Hugging Face Transformers": {("loss", ()), ("loss", EVAL), ("loss", TEST)},
+    "Keras": {("loss", TRAIN), ("loss", VAL), ("loss", TEST)},
+    "XGBoost": {("rmse", (("data_name", "train"),)), ("rmse", (("data_name", "eval"),))},
+    "LightGBM": {("binary_logloss", (("data_name", "train"),)), ("binary_logloss", (("data_name", "valid"),))},
 }
 
 
@@ -53,5 +54,5 @@ def test_example_runs_and_tracks(tmp_path: Path, title: str) -> None:
     (row,) = Repo(tmp_path).list_runs()  # the default repository is the folder it ran in
     assert row["hash"] == printed[1] and row["status"] == "finished"
     run = Repo(tmp_path).get_run(row["hash"])
-    pairs = {(name, ctx.get("subset")) for name, ctx in run.metrics()}
+    pairs = {(name, tuple(sorted(ctx.items()))) for name, ctx in run.metrics()}
     assert EXPECTED[title] <= pairs, f"missing {EXPECTED[title] - pairs}; the run has {sorted(pairs, key=str)}"
