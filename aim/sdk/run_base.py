@@ -524,7 +524,10 @@ class RunBase:
         except OSError as exc:
             error = error or exc
         try:
-            self._write_index([], everything=True)
+            if self._state.failure is None:
+                self._write_index([], everything=True)
+            else:
+                self._write_failed_index()
         except Exception:  # the index heals itself from the log
             pass
         if self._run_lock is not None:
@@ -572,6 +575,17 @@ class RunBase:
         if everything:
             self._last_full_index = time.monotonic()
         self.repo.index.write_run(row, seq_rows, params)
+
+    def _write_failed_index(self) -> None:
+        """The index of a run whose writer failed comes from its log, not from the writer's
+        summary: events the writer lost (``event.lost``) must not be in it. When not even the
+        end could be written, the row still says failed (verify reports that the log lacks it)."""
+        layout = self.repo.layout
+        summary, _scans, size = indexer.replay_run(layout, self.hash)
+        if summary.status != ev.STATUS_FAILED:
+            summary.status = ev.STATUS_FAILED
+            summary.end_time = self._state.summary.end_time
+        indexer.write_summary(self.repo.index, summary, size)
 
     def _written_bytes(self) -> int:
         return self._writer.bytes_written if self._writer is not None else 0
