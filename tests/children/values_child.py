@@ -62,7 +62,7 @@ def tag(v: Any) -> Any:
 
 def expected_number(v: Any) -> float | int:
     if isinstance(v, (np.generic, np.ndarray)):
-        py = v.item() if isinstance(v, np.ndarray) else v.item()
+        py = v.item()
         return float(py) if isinstance(py, float) else int(py)
     if isinstance(v, torch.Tensor):
         return v.item()
@@ -135,11 +135,19 @@ context_value = st.one_of(st.text(max_size=6), st.text(max_size=6).map(np.str_),
                           st.integers(-5, 5).map(np.int64), st.booleans(), st.booleans().map(np.bool_))
 context = st.dictionaries(st.sampled_from(["subset", "fold", "gpu"]), context_value, max_size=3)
 
+
+
+def np_scalars(dtypes: list[Any]) -> st.SearchStrategy[Any]:
+    drawn = st.sampled_from(dtypes).flatmap(lambda d: hnp.from_dtype(np.dtype(d)))
+    return drawn.map(lambda x: np.asarray(x)[()])
+
+
 param_leaf = st.one_of(
-    st.none(), st.booleans(), st.booleans().map(np.bool_), st.text(max_size=8), st.text(max_size=8).map(np.str_),
+    st.none(), st.booleans(), st.booleans().map(np.bool_),
+    st.text(max_size=8), st.text(max_size=8).map(np.str_),
     st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from(FLOAT_DTYPES).flatmap(lambda d: hnp.from_dtype(np.dtype(d))).map(lambda x: np.asarray(x)[()]),
-    st.sampled_from(INT_DTYPES[:-1]).flatmap(lambda d: hnp.from_dtype(np.dtype(d))).map(lambda x: np.asarray(x)[()]),
+    np_scalars(FLOAT_DTYPES),
+    np_scalars(INT_DTYPES[:-1]),  # uint64 beyond int64 is refused (see the refusal tests)
     hnp.arrays(st.sampled_from([np.float32, np.float64, np.int64]), st.integers(0, 4)),
     st.integers(-100, 100).map(lambda i: torch.tensor(i)),
     st.text(max_size=6).map(lambda s: Path("/data") / s),
@@ -154,7 +162,8 @@ params = st.recursive(
                            st.dictionaries(st.text(min_size=1, max_size=5), kids, max_size=3)),
     max_leaves=10,
 )
-tracked = st.lists(st.tuples(st.sampled_from(["loss", "acc"]), metric_value, step, context), min_size=1, max_size=8)
+tracked = st.lists(st.tuples(st.sampled_from(["loss", "acc"]), metric_value, step, context),
+                   min_size=1, max_size=8)
 
 
 def main(repo: str, examples: int, seed_value: int) -> None:
