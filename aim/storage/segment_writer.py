@@ -61,7 +61,17 @@ class SegmentWriter:
             return 0
         frame = self._compressor.compress(data)
         fd = self._fd if self._fd is not None else self._open_next()
-        _write_all(fd, frame)
+        try:
+            _write_all(fd, frame)
+        except OSError:
+            # A write that failed part-way (a full disk takes what fits) would leave half a
+            # frame that the retry's whole frame then follows: damage in the middle of the
+            # segment instead of a torn tail. Cut the file back to its last whole frame.
+            try:
+                os.ftruncate(fd, self._size)
+            except OSError:
+                pass  # then the tail is torn, as after a kill: the next lock holder repairs it
+            raise
         self._size += len(frame)
         self.bytes_written += len(frame)
         if self._size >= self.max_bytes or self._clock() - self._opened_at >= self.max_age:
