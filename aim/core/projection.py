@@ -4,7 +4,7 @@ A sequence (one metric name + context) is summarized by ``[next_step, points, la
 context]``: ``points`` counts metric events (a rewritten step counts again), ``next_step`` is
 one above the highest step seen (what an automatic step uses next), and ``last_value`` is the
 value of the latest event at the highest step, matching the "last value per step wins" rule.
-``RunState.track_metric`` applies the same rule inline on the hot path; the property tests
+``RunState.track`` applies the same rule inline on the hot path; the property tests
 check the two stay equal.
 """
 
@@ -41,11 +41,6 @@ class RunSummary:
     deleted: bool = False
     last_seq: int = -1
     sequences: dict[SeqKey, list[Any]] = field(default_factory=dict)
-
-    @property
-    def ended(self) -> bool:
-        """True when the last writer session recorded an end."""
-        return self.status in ev.END_STATUSES
 
 
 def apply_metric(entry: list[Any], step: int, value: Any) -> None:

@@ -341,7 +341,7 @@ class Scenario:
         if kind == "create":
             if len(self.open) >= MAX_OPEN_RUNS:
                 return
-            run = Run(repo=self.root, experiment=op[1])
+            run = Run(repo=self.root, experiment=op[1], system_tracking_interval=None)
             self.open[run.hash] = run
             self.models[run.hash] = RunModel(run.hash, op[1] or "default")
             return
@@ -349,7 +349,7 @@ class Scenario:
             if not self.closed or len(self.open) >= MAX_OPEN_RUNS:
                 return
             h = self.closed.pop(op[1] % len(self.closed))
-            self.open[h] = Run(run_hash=h, repo=self.root, experiment=op[2])
+            self.open[h] = Run(run_hash=h, repo=self.root, experiment=op[2], system_tracking_interval=None)
             m = self.models[h]
             if op[2] is not None:
                 m.experiment = op[2]
@@ -397,7 +397,7 @@ class Scenario:
             self.closed.append(run.hash)
         elif kind == "resume_open":
             with pytest.raises(RunLockedError):
-                Run(run_hash=run.hash, repo=self.root)
+                Run(run_hash=run.hash, repo=self.root, system_tracking_interval=None)
         else:  # pragma: no cover
             raise AssertionError(kind)
 

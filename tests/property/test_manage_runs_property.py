@@ -279,7 +279,7 @@ class Scenario:
         root, repo, model = self.roots[i], self.repos[i], self.models[i]
         if kind == "create":
             _, _, experiment, actions = op
-            run = Run(repo=root, experiment=experiment)
+            run = Run(repo=root, experiment=experiment, system_tracking_interval=None)
             h = run.hash
             self.known.append(h)
             model.runs[h] = []
@@ -292,12 +292,12 @@ class Scenario:
             h = self.pick(i, pick)
             if h not in model.runs:
                 with pytest.raises(RunNotFoundError):
-                    Run(run_hash=h, repo=root)
+                    Run(run_hash=h, repo=root, system_tracking_interval=None)
             elif is_deleted(model.runs[h]):
                 with pytest.raises(RunClosedError):
-                    Run(run_hash=h, repo=root)
+                    Run(run_hash=h, repo=root, system_tracking_interval=None)
             else:
-                run = Run(run_hash=h, repo=root)
+                run = Run(run_hash=h, repo=root, system_tracking_interval=None)
                 model.new_segment(h)
                 model.append(h, "run.resumed", hash=h, pid=PID, host=HOST, format=1)
                 self.write(run, model, actions)
@@ -364,7 +364,7 @@ class Scenario:
         if h not in model.live():
             return
         repo, other = self.repos[i], self.repos[1 - i]
-        run = Run(run_hash=h, repo=self.roots[i])
+        run = Run(run_hash=h, repo=self.roots[i], system_tracking_interval=None)
         try:
             run.flush()
             if action == "delete":
