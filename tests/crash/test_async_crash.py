@@ -96,7 +96,10 @@ def check_async_resume(repo: Path, run_hash: str, facts: KillFacts, backend: str
     step = facts.durable
 
     async def resume() -> tuple[str, int]:
-        async with AsyncRun(run_hash=run_hash, repo=repo, flush_interval=0.05) as run:
+        # Capture off, like checks.check_resume: the checks count this session's events exactly
+        # (a system sample is taken as soon as a run opens).
+        async with AsyncRun(run_hash=run_hash, repo=repo, flush_interval=0.05, system_tracking_interval=None,
+                            capture_terminal_logs=False) as run:
             status = run.status
             try:
                 seen = len(await run.get_metric("loss", TRAIN))
