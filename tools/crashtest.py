@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""SIGKILL crash trials in every phase, then byte-level faults: ``python tools/crashtest.py --trials 500``.
+"""SIGKILL crash trials in every phase, then byte-level faults: ``python -m tools.crashtest --trials 500``.
 
 Trial ``i`` runs phase ``PHASES[i % 9]`` with seed ``SEED + i``; every kill is a real SIGKILL of
 a real process at a seeded random moment of that phase:
@@ -18,8 +18,9 @@ a real process at a seeded random moment of that phase:
 After each kill: ``aim storage verify`` is clean, or reports only what the kill explains and is
 clean after ``--repair``; nothing flushed (or already in the repository) is lost or changed; the
 run resumes, the operation re-run finishes, the next upload ships exactly what is missing. The
-checks live in ``tests/crash/`` (``checks.py``, ``manage_checks.py``, ``upload_checks.py``) and
-the test suite runs them at a reduced size.
+checks live in the package ``tests.crash`` (``checks.py``, ``manage_checks.py``,
+``upload_checks.py``), which the test suite runs at a reduced size; so this runs as a module
+from the repository root (``python -m tools.crashtest``), where ``tests`` is importable.
 
 Then byte-level faults on the last segment of a real run (``tests/crash/faults.py``): truncation
 at every offset of the last frame (``--fault-stride N``: every N-th), appended zeros, appended
@@ -48,10 +49,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the checks live in tests/crash/
-
-from tests.crash import checks, faults, manage_checks, upload_checks  # noqa: E402
+try:
+    from tests.crash import checks, faults, manage_checks, upload_checks
+except ModuleNotFoundError as exc:
+    # Run as a script (`python tools/crashtest.py`), the repository root is not on sys.path.
+    if exc.name not in ("tests", "tests.crash"):
+        raise
+    sys.exit("error: the checks live in the package tests.crash: run this from the repository root "
+             "as `python -m tools.crashtest ...`")
 
 PHASES = ("create", "track", "rotate", "resume", "delete", "prune", "copy", "move", "upload")
 MANAGE = ("delete", "prune", "copy", "move")
@@ -146,7 +151,7 @@ def upload_trial(seed: int, work: Path, setup: Setup) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tools.crashtest", description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, default=500)
     p.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
     p.add_argument("--repo-dir", type=Path, help="where trial folders go (default: a temp folder)")

@@ -1,6 +1,6 @@
 """Byte-level fault injection on the last segment of a real run, and the promises each fault
-must keep. Shared by ``test_byte_faults.py`` and ``tools/crashtest.py`` (imported by path: only
-``aim``, orjson, zstandard and the standard library here).
+must keep. Shared by ``test_byte_faults.py`` and ``tools/crashtest.py`` (only ``aim``, orjson
+and the standard library here, no pytest).
 
 ``FaultBench`` builds one real run with the SDK (a first session, then a resumed one whose
 segment, the run's last, holds at least three frames: the last with a few dozen metrics and

@@ -1,5 +1,5 @@
 """``tools/crashtest.py`` at a reduced size: one trial per phase and byte faults at a stride (the
-full run is ``python tools/crashtest.py --trials 500``; its figures are in docs/guarantees.md)."""
+full run is ``python -m tools.crashtest --trials 500``; its figures are in docs/guarantees.md)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOL = ROOT / "tools" / "crashtest.py"
 
 
 def _crashtest(*args: str, timeout: float = 400) -> tuple[int, dict]:
-    proc = subprocess.run([sys.executable, str(TOOL), *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+    # As documented: a module, from the repository root (it imports the harness in tests.crash).
+    proc = subprocess.run([sys.executable, "-m", "tools.crashtest", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
     lines = proc.stdout.strip().splitlines()
     assert lines, f"no report (exit {proc.returncode}): {proc.stderr[-3000:]}"
     return proc.returncode, json.loads(lines[-1])
@@ -42,3 +42,21 @@ def test_a_broken_promise_is_reported_and_fails_the_run(tmp_path: Path) -> None:
     failed = report["failed"][0]
     assert failed["phase"] == "track" and "flush interval" in failed["error"]
     assert Path(failed["dir"]).is_dir(), "a failed trial's folder is kept for inspection"
+
+
+def test_run_as_a_script_it_says_how_to_run_it() -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "crashtest.py"), "--trials", "1"],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 1 and "python -m tools.crashtest" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_tool_and_its_harness_import_without_pytest() -> None:
+    # tools/crashtest.py shares tests/crash/{checks,faults,manage_checks,upload_checks}.py with
+    # the tests; they must not pull pytest (or conftest fixtures) into the tool.
+    code = ("import sys, tools.crashtest\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pytest', '_pytest') "
+            "or m == 'tests.conftest')\n"
+            "assert not bad, bad\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
