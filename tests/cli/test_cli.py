@@ -26,7 +26,7 @@ def test_init_version_ls_show(tmp_path):
     assert proc.returncode == 0 and "Initialized" in proc.stdout
     assert run_cli("init", "--repo", str(tmp_path)).stdout.startswith("Already initialized")
     assert run_cli("version").stdout.startswith("aim ")
-    with Run(repo=tmp_path, experiment="cifar") as run:
+    with Run(repo=tmp_path, experiment="cifar", system_tracking_interval=None) as run:
         run.name = "resnet"
         run["hparams"] = {"lr": 0.1}
         run.add_tag("baseline")

@@ -60,7 +60,10 @@ def listed(repo: Path, *flags: str) -> set[str]:
 
 def make_run(repo: Path, experiment: str = "default", *, values: list[float] | None = None,
              extra: dict | None = None, params: dict | None = None, **kw) -> str:
-    """A closed run: ``loss``/train with ``values``, plus ``extra`` {(name, ctx-json): value}."""
+    """A closed run: ``loss``/train with ``values``, plus ``extra`` {(name, ctx-json): value}.
+
+    System metrics are off unless asked for: the tests count metric names and contexts."""
+    kw.setdefault("system_tracking_interval", None)
     with Run(repo=repo, experiment=experiment, **kw) as run:
         run["hparams"] = params if params is not None else {"lr": 0.1}
         for v in values if values is not None else [1.0, 0.5, 0.25]:
