@@ -46,12 +46,44 @@ def cli() -> None:
 
 @cli.command()
 @repo_option
-def init(repo: str) -> None:
-    """Create an aim repository (.aim) in REPO (default: the working directory)."""
+@click.option("-y", "--yes", is_flag=True,
+              help="Re-initialize an existing repository to an empty one: removes every run (Aim's -y).")
+@click.option("-s", "--skip-if-exists", is_flag=True,
+              help="Leave an existing repository as it is (what init does anyway without -y).")
+def init(repo: str, yes: bool, skip_if_exists: bool) -> None:
+    """Create an aim repository (.aim) in REPO (default: the working directory).
+
+    An existing repository is left as it is, unless -y/--yes asks to re-initialize it to an
+    empty one, as Aim does: every run is removed for good (refused, with nothing removed, while
+    a live process writes a run). Aim asks before that; without -y we never remove anything.
+    """
     from aim.storage.layout import RepoLayout, resolve_aim_dir
 
     layout = RepoLayout(resolve_aim_dir(repo))
+    exists = layout.root.exists()
+    if exists and yes and skip_if_exists:
+        # Aim's rule: the two only conflict when there is a repository to decide about.
+        raise click.UsageError("conflicting options: -y/--yes re-initializes an existing repository, "
+                               "-s/--skip-if-exists leaves it; give one")
+    if exists and skip_if_exists:
+        layout.check()
+        click.echo(f"Repository exists at {layout.root}; skipped initialization.")
+        return
     created = layout.init()
+    if exists and yes:
+        from aim.sdk import maintenance
+        from aim.sdk.repo import Repo
+
+        outcomes = maintenance.remove_all(Repo(layout.root))
+        failed = [o for o in outcomes if not o.ok]
+        for o in failed:
+            click.echo(f"error: {o.hash}: {o.message}", err=True)
+        removed = len(outcomes) - len(failed)
+        click.echo(f"Re-initialized empty aim repository at {layout.root} "
+                   f"(removed {removed} run{'s' if removed != 1 else ''})")
+        if failed:
+            raise SystemExit(1)
+        return
     click.echo(f"{'Initialized' if created else 'Already initialized:'} aim repository at {layout.root}")
 
 

@@ -2,22 +2,47 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
 
-repo_option = click.option(
-    "--repo",
-    default=".",
-    show_default=True,
-    envvar="AIM_REPO",
-    help="Folder holding .aim (or the .aim folder itself).",
+REPO_HELP = "Folder holding .aim (or the .aim folder itself). [default: $AIM_REPO, else .]"
+
+
+def resolve_repo(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    """The repository a subcommand works on.
+
+    Aim puts ``--repo`` on the group (``aim runs --repo P ls``); we also accept it on the
+    subcommand (``aim runs ls --repo P``). The subcommand's own value wins when both are given:
+    it is the one written nearest the command, as a later option overrides an earlier one.
+    Then the enclosing group's, then ``$AIM_REPO``, then the working directory.
+    """
+    if value is not None:
+        return value
+    parent = ctx.parent
+    while parent is not None:
+        given = parent.params.get("repo")
+        if given is not None:
+            return str(given)
+        parent = parent.parent
+    return os.environ.get("AIM_REPO") or "."
+
+
+repo_option = click.option("--repo", default=None, callback=resolve_repo, metavar="PATH", help=REPO_HELP)
+
+# On a group (``aim runs --repo P ...``), as Aim has it: its subcommands read it through
+# ``resolve_repo``; the group itself does nothing with it.
+group_repo_option = click.option(
+    "--repo", default=None, metavar="PATH",
+    help="Folder holding .aim, for every subcommand (a subcommand's own --repo wins).",
 )
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per line).")
 
 
-class RunHashType(click.ParamType):
+# click 8.5 made ParamType generic (older releases are not subscriptable at run time).
+class RunHashType(click.ParamType):  # type: ignore[type-arg, unused-ignore]
     """A 24-hex run hash, validated before it reaches a path."""
 
     name = "HASH"

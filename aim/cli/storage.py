@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import click
 
-from aim.cli.options import json_option, open_repo, repo_option
+from aim.cli.options import group_repo_option, json_option, open_repo, repo_option
 from aim.cli.output import echo_json, format_size
 
 
 @click.group()
-def storage() -> None:
-    """Maintain the repository: compact, check, rebuild the index."""
+@group_repo_option
+def storage(repo: str | None) -> None:
+    """Maintain the repository: compact, check, rebuild the index.
+
+    ``--repo`` may come before the subcommand, as in Aim (``aim storage --repo P prune``), or
+    after it; when both are given, the subcommand's wins.
+    """
 
 
 @storage.command()
 @repo_option
-def reindex(repo: str) -> None:
-    """Drop the index and rebuild it by replaying every run's log."""
+@click.option("-y", "--yes", is_flag=True,
+              help="Accepted for Aim's command lines; reindex never asks (the index is disposable).")
+def reindex(repo: str, yes: bool) -> None:
+    """Drop the index and rebuild it by replaying every run's log.
+
+    Nothing is lost (the index is a projection of the logs) and live writers keep writing, so
+    there is nothing to confirm (Aim asks; -y/--yes is accepted).
+    """
     n = open_repo(repo).reindex()
     click.echo(f"reindexed {n} run{'s' if n != 1 else ''}")
 

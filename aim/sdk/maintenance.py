@@ -268,6 +268,41 @@ def prune(repo: Repo) -> PruneReport:
     return report
 
 
+def remove_all(repo: Repo) -> list[Outcome]:
+    """Remove every run for good: ``aim init -y``, Aim's re-initialization to an empty repository.
+
+    Refused as a whole (``RunLockedError``, nothing removed) while a live writer holds any run.
+    Each run then goes the way prune removes one: under its lock, renamed into ``trash/`` and
+    deleted, so a kill anywhere leaves every run either whole or gone. Then the leftovers of
+    interrupted work are swept and the index rebuilt.
+    """
+    from aim.storage.lock import read_holder_pid
+
+    layout = repo.layout
+    hashes = indexer.run_hashes_on_disk(layout)
+    for h in hashes:
+        if is_locked(layout.lock_file(h)):
+            pid = read_holder_pid(layout.lock_file(h))
+            raise RunLockedError(
+                f"run {h} is open for writing by {f'process {pid}' if pid else 'another process'}: "
+                f"{layout.root} was not re-initialized, nothing was removed",
+                pid=pid, hint="close it there first")
+
+    def one(h: str) -> Outcome:
+        lock = RunLock(layout.lock_file(h))
+        lock.acquire()  # a writer that started since the check is refused, and kept
+        try:
+            remove_run_dir(layout, h)
+        finally:
+            lock.release()
+        return Outcome(h, True, "removed")
+
+    out = _each(hashes, one)
+    sweep_leftovers(layout)
+    repo.reindex()
+    return out
+
+
 # --- copy / move -------------------------------------------------------------------------------
 def copy(repo: Repo, hashes: Iterable[str], dest: Repo, *, move: bool = False) -> list[Outcome]:
     """Copy (or move) runs into ``dest``. Live runs and hashes present at ``dest`` fail."""
@@ -350,16 +385,65 @@ def verify(repo: Repo, *, repair: bool = False) -> list[Problem]:
         if not is_run_hash(name) or not (layout.runs / name).is_dir():
             problems.append(Problem("orphan", f"runs/{name}", "not a run directory (name is not a run hash)"))
             continue
-        if _holds_no_event(layout.segment_paths(name)):
-            if is_locked(layout.lock_file(name)):
-                continue  # a live run that has not written its first frame yet
-            p = Problem("orphan", f"runs/{name}",
-                        "run without events: its writer died before its first frame was written")
-            p.fixed = repair and _remove_empty_run(repo, name)
-            problems.append(p)
-            continue
-        problems += _verify_run(repo, name, repair)
+        problems += _check_run(repo, name, repair=repair, index=True)
     return problems
+
+
+# What ``aim runs ls --corrupted`` calls corrupted: a log verify finds events lost in (damaged
+# bytes, a seq gap or duplicate), or a run directory whose writer died before its first event
+# (it cannot be opened). Not a torn tail (the normal trace of a crash: cut without loss by the
+# next lock holder) nor index drift (the index is disposable and rebuilt from the log).
+CORRUPTION_KINDS = ("damaged", "seq_gap", "orphan")
+
+
+def corrupted_runs(repo: Repo) -> dict[str, list[Problem]]:
+    """The runs (deleted ones included) whose log ``verify`` finds damaged, with the problems.
+
+    Reads every segment (checksums), as ``verify`` does, but leaves the index alone.
+    """
+    out: dict[str, list[Problem]] = {}
+    for h in indexer.run_hashes_on_disk(repo.layout):
+        if not repo.layout.run_dir(h).is_dir():
+            continue
+        try:
+            found = [p for p in _check_run(repo, h, repair=False, index=False)
+                     if p.kind in CORRUPTION_KINDS]
+        except FileNotFoundError:  # pruned or moved away meanwhile
+            continue
+        if found:
+            out[h] = found
+    return out
+
+
+def remove_corrupted(repo: Repo, hashes: Iterable[str]) -> list[Outcome]:
+    """``aim runs rm --corrupted``: tombstone each damaged run (its valid events stay readable
+    and restorable until prune); a run directory without any event is removed at once, under
+    its lock (there is nothing in it to lose or restore)."""
+
+    def one(h: str) -> Outcome:
+        if _holds_no_event(repo.layout.segment_paths(h)):
+            if _remove_empty_run(repo, h):
+                return Outcome(h, True, "removed (held no event)")
+            # Its lock was held (a writer took it meanwhile) or its first event landed: either
+            # way it is no longer the empty shell that was listed.
+            return Outcome(h, False, f"run {h} changed since it was listed (a writer holds it "
+                                     "or it holds events now); nothing was removed")
+        return delete(repo, [h])[0]
+
+    return _each(hashes, one)
+
+
+def _check_run(repo: Repo, h: str, *, repair: bool, index: bool) -> list[Problem]:
+    """verify's checks of one run directory (``index``: compare its index rows too)."""
+    layout = repo.layout
+    if _holds_no_event(layout.segment_paths(h)):
+        if is_locked(layout.lock_file(h)):
+            return []  # a live run that has not written its first frame yet
+        p = Problem("orphan", f"runs/{h}",
+                    "run without events: its writer died before its first frame was written")
+        p.fixed = repair and _remove_empty_run(repo, h)
+        return [p]
+    return _verify_run(repo, h, repair, index=index)
 
 
 _FIRST_FRAME_MAX = 64 << 20  # larger than any first frame a writer can leave half-written
@@ -398,7 +482,7 @@ def _remove_empty_run(repo: Repo, run_hash: str) -> bool:
     return True
 
 
-def _verify_run(repo: Repo, h: str, repair: bool) -> list[Problem]:
+def _verify_run(repo: Repo, h: str, repair: bool, *, index: bool = True) -> list[Problem]:
     layout = repo.layout
     live = is_locked(layout.lock_file(h))
     paths = layout.segment_paths(h)
@@ -426,7 +510,7 @@ def _verify_run(repo: Repo, h: str, repair: bool) -> list[Problem]:
                     p.fixed = True
         except AimError:
             pass
-    if not live:
+    if not live and index:
         found += _index_drift(repo, h, repair)
     return found
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from aim.cli.main import LazyGroup
+from aim.cli.options import group_repo_option
 
 COMMANDS = {
     "ls": ("aim.cli.runs.listing", "ls"),
@@ -23,5 +24,10 @@ COMMANDS = {
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS)
-def runs() -> None:
-    """List, inspect and manage runs."""
+@group_repo_option
+def runs(repo: str | None) -> None:
+    """List, inspect and manage runs.
+
+    ``--repo`` may come before the subcommand, as in Aim (``aim runs --repo P ls``), or after
+    it (``aim runs ls --repo P``); when both are given, the subcommand's wins.
+    """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from aim.cli.options import RUN_HASH, json_option, open_repo, repo_option
@@ -12,21 +14,45 @@ from aim.cli.output import echo_json, format_time, table
 @repo_option
 @click.option("--experiment", default=None, help="Only runs of this experiment.")
 @click.option("--deleted", is_flag=True, help="Show deleted runs (restorable until prune) instead.")
+@click.option("--corrupted", is_flag=True,
+              help="Only the runs whose log `aim storage verify` finds damaged, with the damage.")
 @json_option
-def ls(repo: str, experiment: str | None, deleted: bool, as_json: bool) -> None:
+def ls(repo: str, experiment: str | None, deleted: bool, corrupted: bool, as_json: bool) -> None:
     """List runs: hash, experiment, name, created, status."""
-    rows = open_repo(repo).list_runs(experiment=experiment, only_deleted=deleted)
+    r = open_repo(repo)
+    if corrupted:
+        if experiment is not None or deleted:
+            raise click.UsageError("--corrupted lists every damaged run: give no --experiment or --deleted")
+        _ls_corrupted(r, as_json)
+        return
+    rows = r.list_runs(experiment=experiment, only_deleted=deleted)
     if as_json:
-        for r in rows:
-            echo_json({k: r[k] for k in ("hash", "experiment", "name", "creation_time",
-                                          "end_time", "status", "tags", "archived")})
+        for row in rows:
+            echo_json({k: row[k] for k in ("hash", "experiment", "name", "creation_time",
+                                            "end_time", "status", "tags", "archived")})
         return
     click.echo(table(
         ("HASH", "EXPERIMENT", "NAME", "CREATED", "STATUS"),
-        [(r["hash"], r["experiment"], r["name"], format_time(r["creation_time"]), r["status"])
-         for r in rows],
+        [(row["hash"], row["experiment"], row["name"], format_time(row["creation_time"]), row["status"])
+         for row in rows],
     ))
     click.echo(f"{len(rows)} run{'s' if len(rows) != 1 else ''}", err=True)
+
+
+def _ls_corrupted(r: Any, as_json: bool) -> None:
+    from aim.sdk import maintenance
+
+    found = maintenance.corrupted_runs(r)
+    if as_json:
+        for h, problems in sorted(found.items()):
+            echo_json({"hash": h, "problems": [{"kind": p.kind, "where": p.where, "detail": p.detail}
+                                               for p in problems]})
+        return
+    click.echo(table(("HASH", "PROBLEM", "DETAIL"),
+                     [(h, ",".join(sorted({p.kind for p in ps})), ps[0].detail
+                       + (f" (+{len(ps) - 1} more)" if len(ps) > 1 else ""))
+                      for h, ps in sorted(found.items())]))
+    click.echo(f"{len(found)} corrupted run{'s' if len(found) != 1 else ''}", err=True)
 
 
 @click.command()
@@ -83,3 +109,4 @@ def show(repo: str, run_hash: str, as_json: bool) -> None:
         [("  " + s["name"], orjson.dumps(s["context"]).decode(), s["points"], s["last_step"],
           s["last_value"]) for s in info["sequences"]],
     ))
+
