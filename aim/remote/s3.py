@@ -22,20 +22,29 @@ from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from aim.errors import MissingExtraError, RemoteConflictError, RemoteError
+from aim.remote.keys import InvalidRemoteNameError
 
 MULTIPART_THRESHOLD = 8 * 1024 * 1024  # segments rotate at 16 MiB: at most two parts
 PART_SIZE = 8 * 1024 * 1024
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _REFUSED_WRITE = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+BUCKET_MAX_LENGTH = 255  # what us-east-1 allowed for legacy buckets; today's rule is 3-63
 
 
 def validate_bucket(name: str) -> str:
-    """S3's bucket naming rules, checked before any request: one clear error instead of a 400."""
-    if not _BUCKET.match(name) or ".." in name or re.match(r"^\d+\.\d+\.\d+\.\d+$", name):
-        raise RemoteError(
-            f"invalid bucket name {name!r}: 3-63 characters of lowercase letters, digits, '.' and "
-            "'-', starting and ending with a letter or digit"
-        )
+    """Check only what must hold for any store: a name, without ``/`` (it would become part of
+    the key), no longer than S3 ever allowed. The rest (case, ``_``, length 3-63...) differs
+    between AWS today, legacy AWS buckets and S3-compatible stores: the store decides, and its
+    refusal becomes one line (see ``S3Store._call``)."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidRemoteNameError("no bucket name given")
+    if "/" in name:
+        raise InvalidRemoteNameError(
+            f"invalid bucket name {name!r}: a bucket name has no '/' (use --prefix for a folder "
+            "inside the bucket)")
+    if len(name) > BUCKET_MAX_LENGTH:
+        raise InvalidRemoteNameError(
+            f"invalid bucket name {name[:40]!r}...: {len(name)} characters, more than S3 ever "
+            f"allowed ({BUCKET_MAX_LENGTH})")
     return name
 
 
@@ -214,16 +223,44 @@ class S3Store:
                 errors.ConnectionClosedError, errors.ReadTimeoutError) as exc:
             raise RemoteError(f"cannot {what}: {self.where} is unreachable ({type(exc).__name__})") from None
         except errors.ParamValidationError as exc:
-            raise RemoteError(f"cannot {what}: {str(exc).splitlines()[-1].strip()}") from None
+            text = str(exc).splitlines()[-1].strip()
+            if text.startswith("Invalid bucket name"):
+                # botocore's own check, before any request; its message quotes two regexes.
+                raise InvalidRemoteNameError(
+                    f"invalid bucket name {self.bucket!r}: boto3 accepts only letters, digits, "
+                    "'.', '-' and '_' (or an access point ARN)") from None
+            raise RemoteError(f"cannot {what}: {text}") from None
         except errors.ClientError as exc:
-            err = exc.response.get("Error", {})
-            code = str(err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-            message = err.get("Message") or code
-            out = RemoteError(f"cannot {what} in {self.where}: {code}: {message}")
-            out.code = code  # type: ignore[attr-defined]
-            raise out from None
+            raise self._client_error(what, exc) from None
         except errors.BotoCoreError as exc:
             raise RemoteError(f"cannot {what} in {self.where}: {exc}") from None
+
+
+    def _client_error(self, what: str, exc: Any) -> RemoteError:
+        """The store's refusal as one line (and its code on ``.code``, for callers that expect
+        some: a missing object, a conditional write refused)."""
+        err = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
+        code = str(err.get("Code") or status)
+        message = err.get("Message") or code
+        hint = None
+        if code == "InvalidBucketName":
+            text = f"{self.where} refused the bucket name {self.bucket!r} ({code}: {message})"
+            hint = "use a name this store accepts (AWS today: 3-63 lowercase letters, digits, '.', '-')"
+        elif code in ("AccessDenied", "403", "AllAccessDisabled", "InvalidAccessKeyId",
+                      "SignatureDoesNotMatch"):
+            text = f"cannot {what} in {self.where}: access denied ({code}: {message})"
+            hint = "check the credentials and what they may do with this bucket"
+        elif code == "400" and what == "check the bucket":
+            # A HEAD answer has no body: 400 is all we learn. AWS answers it to a bucket name
+            # it does not accept.
+            text = (f"cannot {what} {self.bucket!r} in {self.where}: 400 Bad Request (does this "
+                    "store accept the bucket name?)")
+        else:
+            text = f"cannot {what} in {self.where}: {code}: {message}"
+        out = RemoteError(text, hint=hint)
+        out.code = code  # type: ignore[attr-defined]
+        return out
 
 
 def _botocore_errors() -> Any:

@@ -111,6 +111,23 @@ def open_store(bucket: str, endpoint_url: str | None = None, legacy_checksums: b
     return S3Store(bucket, endpoint_url=endpoint_url, client=client, legacy_checksums=legacy_checksums)
 
 
+def check_location(bucket: str, prefix: str = "", snapshot: str | None = None) -> str:
+    """Refuse a bad bucket name, prefix or snapshot id before anything is opened or created
+    (``InvalidRemoteNameError``, one line); return the normalized prefix."""
+    from aim.remote.s3 import validate_bucket
+
+    validate_bucket(bucket)
+    if snapshot is not None:
+        keys.validate_snapshot(snapshot)
+    return keys.normalize_prefix(prefix)
+
+
+def require_bucket(store: S3Store) -> None:
+    """Raise ``RemoteError`` unless the bucket exists (a download never creates one)."""
+    if not store.bucket_exists():
+        raise RemoteError(f"no bucket {store.bucket!r} in {store.where}")
+
+
 # --- local side ---------------------------------------------------------------------------------
 def sealed_segments(repo: Repo, run_hashes: Iterable[str] | None = None) -> tuple[list[LocalSegment], int]:
     """Every sealed segment of the repository (or of ``run_hashes``), and how many were left
@@ -283,13 +300,13 @@ def upload(
     finally:
         cache.save()
     if report.conflicts:
-        exc = RemoteConflictError(
+        conflict = RemoteConflictError(
             f"{len(report.conflicts)} segment(s) conflict with different bytes in {store.where} "
             f"(nothing was overwritten): " + "; ".join(report.conflicts[:3])
             + (" ..." if len(report.conflicts) > 3 else "")
         )
-        exc.report = report  # type: ignore[attr-defined]
-        raise exc
+        conflict.report = report  # type: ignore[attr-defined]
+        raise conflict
     return report
 
 
@@ -352,8 +369,7 @@ def download(
     """Fetch the segments missing here (all of the bucket's, or one snapshot's); see the module doc."""
     prefix = keys.normalize_prefix(prefix)
     wanted = None if run_hashes is None else {validate_run_hash(h) for h in run_hashes}
-    if not store.bucket_exists():
-        raise RemoteError(f"no bucket {store.bucket!r} in {store.where}")
+    require_bucket(store)
     plan: list[tuple[str, str, int, str | None]] = []  # (hash, segment, size, sha256 or None)
     if snapshot is not None:
         key = keys.manifest_key(prefix, snapshot)
@@ -364,11 +380,15 @@ def download(
                 raise RemoteError(f"no snapshot {snapshot} under {store.where}/{prefix}",
                                   hint="aim runs download BUCKET --list-snapshots") from None
             raise
-        manifest = orjson.loads(data)
-        for h, segs in manifest.get("runs", {}).items():
-            for name, size, sha in segs:
-                if _valid(h, name):
-                    plan.append((h, name, int(size), sha))
+        try:
+            manifest = orjson.loads(data)
+            for h, segs in manifest.get("runs", {}).items():
+                for name, size, sha in segs:
+                    if _valid(h, name):
+                        plan.append((h, name, int(size), sha))
+        except (ValueError, TypeError, AttributeError):
+            raise RemoteError(f"snapshot {snapshot} in {store.where}: its manifest is not one this "
+                              "aim reads (damaged, or written by something else)") from None
     else:
         for key, size in store.list_objects(keys.runs_prefix(prefix)):
             parsed = keys.parse_segment_key(prefix, key)
@@ -430,12 +450,12 @@ def download(
         if report.new_segments:
             repo.reindex()
     if report.conflicts:
-        exc = RemoteConflictError(
-            f"{len(report.conflicts)} local segment(s) differ from the bucket and were kept: "
+        conflict = RemoteConflictError(
+            f"{len(report.conflicts)} conflict(s) with what is here, which was kept as it is: "
             + "; ".join(report.conflicts[:3]) + (" ..." if len(report.conflicts) > 3 else "")
         )
-        exc.report = report  # type: ignore[attr-defined]
-        raise exc
+        conflict.report = report  # type: ignore[attr-defined]
+        raise conflict
     return report
 
 

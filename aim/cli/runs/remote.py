@@ -34,7 +34,8 @@ class _Bar:
     """A progress bar on a terminal (bytes), nothing otherwise."""
 
     def __init__(self, enabled: bool, label: str) -> None:
-        self.enabled, self.label, self.bar = enabled, label, None
+        self.enabled, self.label = enabled, label
+        self.bar: Any = None
 
     def plan(self, total_bytes: int, segments: int) -> None:
         if self.enabled and segments:
@@ -77,6 +78,7 @@ def upload(repo: str, bucket: str, prefix: str, endpoint_url: str | None, runs: 
     from aim.cli.options import open_repo
     from aim.sdk import backup
 
+    backup.check_location(bucket, prefix)  # a bad name fails before anything is opened
     r = open_repo(repo)
     store = _store(bucket, endpoint_url, legacy_checksums)
     selected = list(runs) or None
@@ -131,11 +133,15 @@ def download(repo: str, bucket: str, prefix: str, endpoint_url: str | None, runs
     from aim.sdk import backup
     from aim.sdk.repo import Repo
 
+    # A bad name fails before anything is created (download creates the repository).
+    backup.check_location(bucket, prefix, snapshot)
     store = _store(bucket, endpoint_url, legacy_checksums)
     if list_snapshots:
         for snap in backup.list_snapshots(store, prefix):
             click.echo(snap)
         return
+    # Checked before the repository is created: a failed download leaves nothing behind.
+    backup.require_bucket(store)
     r = Repo.from_path(repo, init=True)
     bar = _Bar(sys.stderr.isatty() and not as_json, "downloading")
     try:
