@@ -27,6 +27,7 @@ demo: $(VENV)/.installed-base
 test: $(VENV)/.installed
 	bash tools/ensure_cli_tools.sh
 	$(VENV)/bin/ruff check aim tests tools
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 # The S3 and trio figures need moto, boto3 and trio from the test extra.

@@ -63,8 +63,11 @@ def apply(summary: RunSummary, event: dict[str, Any]) -> None:
     if isinstance(seq, int) and seq > summary.last_seq:
         summary.last_seq = seq
     if etype == ev.METRIC:
+        name = event.get("name")
+        if not isinstance(name, str):
+            return  # not an event aim writes: ignored, as readers ignore what they do not know
         context = event.get("context") or {}
-        key = (event.get("name"), context_key(context))
+        key = (name, context_key(context))
         entry = summary.sequences.get(key)
         if entry is None:
             entry = summary.sequences[key] = new_sequence_entry(context)

@@ -16,7 +16,7 @@ The table of types, and what each becomes, is in ``docs/guarantees.md``; in shor
 * contexts: dicts of str keys and JSON-like values; numpy scalars become Python ones; non-finite
   floats and bytes are refused (a context is an identity, and JSON has no form for them).
 * params: JSON-like values plus numpy scalars and arrays (as lists), tensors (``.tolist()``),
-  ``pathlib.Path`` (str), enums (the value of an int/str/float enum, else the member's name),
+  ``pathlib.Path`` and other path-likes (str), enums (the value of an int/str/float enum, else the member's name),
   tuples (lists), ``datetime``/``date``/``time`` (ISO 8601 strings) and ``bytes`` (base64 in
   the log, listed in the event's ``bytes`` field, read back as ``bytes``).
 """
@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import enum
-import os
 from typing import Any
 
 from aim.errors import MetricValueError, ParamTypeError
@@ -54,12 +53,12 @@ def check_index(value: Any, what: str) -> int:
     if isinstance(value, bool) or type(value).__name__ == "bool_":
         raise MetricValueError(f"{what} must be an int, got {type(value).__name__}")
     try:
-        value = value.__index__()
+        index: int = value.__index__()
     except (AttributeError, TypeError, ValueError, RuntimeError):
         raise MetricValueError(f"{what} must be an int, got {type(value).__name__}") from None
-    if value < 0:
-        raise MetricValueError(f"{what} must be >= 0, got {value}")
-    return value
+    if index < 0:
+        raise MetricValueError(f"{what} must be >= 0, got {index}")
+    return index
 
 
 def metric_value(value: Any, name: str) -> float | int | str:
@@ -208,8 +207,9 @@ def _plain_scalar(v: Any, path: tuple[str, ...], here: list[str], out: Stored, e
         return base64.b64encode(bytes(v)).decode("ascii")
     if isinstance(v, (_dt.datetime, _dt.date, _dt.time)):
         return v.isoformat()
-    if isinstance(v, os.PathLike):
-        return _plain(os.fspath(v), path, here, out, error)
+    fspath = getattr(type(v), "__fspath__", None)
+    if fspath is not None:  # pathlib.Path and every os.PathLike (core does no IO: no os import)
+        return _plain(fspath(v), path, here, out, error)
     if hasattr(v, "dtype") and hasattr(v, "tolist"):
         # numpy scalars and arrays, tensors (a GPU tensor syncs), pandas series: Python values.
         try:

@@ -33,12 +33,16 @@ exception), or call ``cb.close()`` (until then an ``evaluate`` with this callbac
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aim.core import events as ev
 from aim.frameworks.base import HoldsRun, RunHolder, as_number, require, storable
 
 keras = require("keras", integration="aim.keras", extra="keras")
+if TYPE_CHECKING:  # the type checker sees the base class; at run time require() found it
+    from keras.callbacks import Callback as _Base
+else:
+    _Base = keras.callbacks.Callback
 
 TRAIN = {"subset": "train"}
 VAL = {"subset": "val"}
@@ -86,7 +90,7 @@ def _learning_rate(optimizer: Any) -> float | int | None:
     return _tidy(number)
 
 
-class AimCallback(HoldsRun, keras.callbacks.Callback):
+class AimCallback(HoldsRun, _Base):
     """Track a Keras ``fit`` (and ``evaluate``) in an aim run (see the module docstring)."""
 
     def __init__(

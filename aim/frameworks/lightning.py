@@ -20,7 +20,7 @@ import copy
 import warnings
 from argparse import Namespace
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aim.core import events as ev
 from aim.errors import MissingExtraError
@@ -41,7 +41,10 @@ except MissingExtraError:
     _logger_module = _import("pytorch_lightning.loggers.logger")
     _rank_zero_only = _import("pytorch_lightning.utilities").rank_zero_only
 
-Logger = _logger_module.Logger
+if TYPE_CHECKING:  # the type checker sees the base class; at run time one of the two was found
+    from lightning.pytorch.loggers.logger import Logger
+else:
+    Logger = _logger_module.Logger
 rank_zero_experiment = _logger_module.rank_zero_experiment
 
 # Aim's default: the subset of a metric from its name's prefix.

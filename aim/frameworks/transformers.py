@@ -27,13 +27,17 @@ SIGTERM), or stays ``running`` while the exception is caught and the process goe
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aim.core import events as ev
 from aim.frameworks.base import HoldsRun, RunHolder, require, storable
 
 _transformers = require("transformers",
                         integration="aim.hugging_face", extra="hugging-face", package="transformers")
+if TYPE_CHECKING:  # the type checker sees the base class; at run time require() found it
+    from transformers import TrainerCallback as _Base
+else:
+    _Base = _transformers.TrainerCallback
 
 # The prefixes Aim's callback takes off a logged name as its subset.
 PREFIXES = ("train_", "eval_", "test_")
@@ -56,7 +60,7 @@ def split_name(key: str, prefixes: tuple[str, ...] = ()) -> tuple[str, dict[str,
     return key, {}
 
 
-class AimCallback(HoldsRun, _transformers.TrainerCallback):
+class AimCallback(HoldsRun, _Base):
     """A ``TrainerCallback`` writing to one aim run (the arguments are Aim's ``AimCallback``'s).
 
     ``run_hash`` continues an existing run. System usage and terminal output are captured by

@@ -29,12 +29,16 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aim.core import events as ev
 from aim.frameworks.base import HoldsRun, RunHolder, require
 
 xgboost = require("xgboost", integration="aim.xgboost", extra="xgboost")
+if TYPE_CHECKING:  # the type checker sees the base class; at run time require() found it
+    from xgboost.callback import TrainingCallback as _Base
+else:
+    _Base = xgboost.callback.TrainingCallback
 
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -109,12 +113,12 @@ def _booster_config(model: Any) -> dict[str, Any] | None:
         folds = getattr(model, "cvfolds", None)
         booster = getattr(folds[0], "bst", None) if folds else None
     try:
-        return json.loads(booster.save_config())  # type: ignore[union-attr]
+        return json.loads(booster.save_config())
     except Exception:
         return None
 
 
-class AimCallback(HoldsRun, xgboost.callback.TrainingCallback):
+class AimCallback(HoldsRun, _Base):
     """Track an XGBoost training in an aim run (see the module docstring)."""
 
     def __init__(

@@ -18,8 +18,20 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     # Lazy, like `aim` itself: `import aim.sdk.capture` must not import every shell.
-    if name in __all__:
-        import aim
+    if name == "Run":
+        from aim.sdk.run import Run
 
-        return getattr(aim, name)
+        return Run
+    if name == "Repo":
+        from aim.sdk.repo import Repo
+
+        return Repo
+    if name == "AsyncRun":
+        from aim.sdk.async_run import AsyncRun
+
+        return AsyncRun
+    if name == "AsyncRepo":
+        from aim.sdk.async_repo import AsyncRepo
+
+        return AsyncRepo
     raise AttributeError(f"module 'aim.sdk' has no attribute {name!r}")

@@ -104,7 +104,9 @@ class AsyncRun(RunBase):
         await self._aclose(status)
 
     # --- tracking ------------------------------------------------------------------------------
-    async def track(
+    # The async shell's track is a coroutine by design (the same name, awaited): the override
+    # of RunBase's sync track is the point of this class.
+    async def track(  # type: ignore[override]
         self,
         value: Any,
         name: str | None = None,

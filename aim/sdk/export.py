@@ -48,7 +48,7 @@ def write_metrics(repo: Repo, run_hashes: list[str], stream: TextIO, fmt: str) -
     out = _Rows(stream, fmt, METRIC_COLUMNS)
     rows = 0
     for h in run_hashes:
-        pending: dict[tuple[str, bytes], tuple[Any, ...]] = {}
+        pending: dict[tuple[Any, bytes], tuple[Any, ...]] = {}
         for e in iter_events(repo.layout.segment_paths(h)):
             if e.get("type") != ev.METRIC:
                 continue

@@ -554,7 +554,16 @@ def _index_drift(repo: Repo, h: str, repair: bool) -> list[Problem]:
         drift.append("param keys")
     if not drift:
         return []
-    problem = Problem("index_drift", f"index:{h}", "index differs from the log in: " + ", ".join(drift))
+    # The run row's differing fields, named with both values, so that one line says what is wrong.
+    fields = [] if got_row is None else [
+        f"{k}: index {_short(got_row.get(k))}, log {_short(v)}"
+        for k, v in want_row.items() if got_row.get(k) != v]
+    detail = "index differs from the log in: " + ", ".join(drift)
+    if got_row is None:
+        detail += " (no index row)"
+    elif fields:
+        detail += " (" + "; ".join(fields) + ")"
+    problem = Problem("index_drift", f"index:{h}", detail)
     if repair:
         index.remove_run(h)
         indexer.write_summary(index, summary, size)
@@ -568,6 +577,11 @@ def resolve_hashes(candidates: list[str], patterns: Iterable[str]) -> tuple[list
     import re
 
     chosen: list[str] = []
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
     errors: list[Outcome] = []
     for pat in patterns:
         if not re.fullmatch(r"[0-9a-f*?\[\]!-]{1,24}", pat or ""):
