@@ -16,9 +16,9 @@ The table of types, and what each becomes, is in ``docs/guarantees.md``; in shor
 * contexts: dicts of str keys and JSON-like values; numpy scalars become Python ones; non-finite
   floats and bytes are refused (a context is an identity, and JSON has no form for them).
 * params: JSON-like values plus numpy scalars and arrays (as lists), tensors (``.tolist()``),
-  ``pathlib.Path`` and other path-likes (str), enums (the value of an int/str/float enum, else the member's name),
-  tuples (lists), ``datetime``/``date``/``time`` (ISO 8601 strings) and ``bytes`` (base64 in
-  the log, listed in the event's ``bytes`` field, read back as ``bytes``).
+  ``pathlib.Path`` and other path-likes (str), enums (the value of an int/str/float enum,
+  else the member's name), tuples (lists), ``datetime``/``date``/``time`` (ISO 8601 strings)
+  and ``bytes`` (base64 in the log, listed in the event's ``bytes`` field, read back as bytes).
 """
 
 from __future__ import annotations
