@@ -571,17 +571,17 @@ def _index_drift(repo: Repo, h: str, repair: bool) -> list[Problem]:
     return [problem]
 
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def resolve_hashes(candidates: list[str], patterns: Iterable[str]) -> tuple[list[str], list[Outcome]]:
     """Expand CLI selectors: full hashes, unique prefixes (like git) and shell-style globs."""
     import fnmatch
     import re
 
     chosen: list[str] = []
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
     errors: list[Outcome] = []
     for pat in patterns:
         if not re.fullmatch(r"[0-9a-f*?\[\]!-]{1,24}", pat or ""):
