@@ -115,7 +115,7 @@ def _append(repo: Repo, run_hash: str, tip: Tip, events: list[tuple[str, dict[st
     if tip.summary is not None:
         for e in batch:
             apply(tip.summary, e)
-        indexer.write_summary(repo.index, tip.summary, size)
+        _materialize(repo, tip.summary, size)
         return
     fields: dict[str, Any] = {"last_seq": seq, "log_size": size}
     for etype, payload in events:
@@ -128,14 +128,28 @@ def _append(repo: Repo, run_hash: str, tip: Tip, events: list[tuple[str, dict[st
             fields["end_time"] = batch[-1]["ts"]
     if not repo.index.update_run(run_hash, **fields):
         summary, _, size = indexer.replay_run(repo.layout, run_hash)
-        indexer.write_summary(repo.index, summary, size)
+        _materialize(repo, summary, size)
+
+
+def _materialize(repo: Repo, summary: RunSummary, log_size: int) -> None:
+    """Make the index rows of a replayed run exactly the log's.
+
+    ``write_summary`` upserts; a sequence row the log does not hold would stay. A writer that
+    died can leave such rows: it indexes a new sequence from its in-memory state, which may be
+    ahead of what reached the log (a system sample recorded just before the kill). Those are
+    dropped first, so a closed, deleted or restored run agrees with its log (verify checks it).
+    """
+    wanted = {(name, ckey.decode()) for name, ckey in summary.sequences}
+    if any((row[0], row[1]) not in wanted for row in repo.index.sequence_rows(summary.hash)):
+        repo.index.remove_run(summary.hash)
+    indexer.write_summary(repo.index, summary, log_size)
 
 
 def _heal_row(repo: Repo, tip: Tip) -> None:
     """The log already says what was asked (a retry after a kill that landed between the new
     segment and the index update): bring the index row in line with it."""
     if tip.summary is not None:
-        indexer.write_summary(repo.index, tip.summary, tip.log_size)
+        _materialize(repo, tip.summary, tip.log_size)
 
 
 def _each(hashes: Iterable[str], op: Any) -> list[Outcome]:
