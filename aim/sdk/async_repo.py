@@ -66,11 +66,15 @@ class AsyncRepo:
 
     async def list_runs(
         self, *, experiment: str | None = None, include_deleted: bool = False,
-        only_deleted: bool = False,
+        only_deleted: bool = False, include_starting: bool = False,
     ) -> list[dict[str, Any]]:
         """Run summaries with a derived status (see ``Repo.list_runs``)."""
         return await self._call("list_runs", experiment=experiment, include_deleted=include_deleted,
-                                only_deleted=only_deleted)
+                                only_deleted=only_deleted, include_starting=include_starting)
+
+    async def starting_runs(self) -> list[str]:
+        """Runs a live writer created but has not indexed yet (see ``Repo.starting_runs``)."""
+        return await self._call("starting_runs")
 
     async def get_run(self, run_hash: str) -> AsyncRun | None:
         """The run opened read-only, or None when there is none (or it is deleted)."""

@@ -36,7 +36,7 @@ from aim.sdk.repo import Repo
 from aim.storage.frames import FrameError, frame_length
 from aim.storage.hashes import validate_run_hash
 from aim.storage.layout import parse_segment_name, segment_name
-from aim.storage.lock import RunLock, is_locked
+from aim.storage.lock import RunLock, is_locked, read_holder_pid
 from aim.storage.repair import repair_segments
 
 Progress = Callable[[int, int], None]  # (bytes done, segments done) increments
@@ -399,9 +399,19 @@ def download(
     report = DownloadReport(store.bucket, prefix, snapshot, runs=len({p[0] for p in plan}), segments=len(plan))
     layout = repo.layout
     todo = []
+    live: dict[str, str] = {}
     for h, name, size, sha in plan:
         local = layout.events_dir(h) / name
         if not local.exists():
+            if h in live or (layout.run_dir(h).is_dir() and is_locked(layout.lock_file(h))):
+                # A live writer here (even one that has not written yet) picks its next segment
+                # number from what is on disk: a segment placed under it would mix two histories.
+                if h not in live:
+                    pid = read_holder_pid(layout.lock_file(h))
+                    live[h] = f"process {pid}" if pid else "another process"
+                    report.conflicts.append(f"run {h} is open for writing here by {live[h]}: "
+                                            "its missing segments were not downloaded")
+                continue
             todo.append((h, name, size, sha))
             continue
         key = keys.segment_key(prefix, h, name)

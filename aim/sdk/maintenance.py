@@ -94,6 +94,12 @@ def _tip(repo: Repo, run_hash: str) -> Tip:
     if row is not None and row["status"] in ev.END_STATUSES and row["log_size"] == size:
         return Tip(row["last_seq"], bool(row["deleted"]), row["status"], size, None)
     summary, scans, _ = indexer.replay_run(layout, run_hash)
+    if summary.last_seq < 0:
+        # We hold the lock, so no live writer is about to write a first frame: its writer died
+        # before writing anything. Appending here would make a run of one tombstone; refuse,
+        # and leave the directory to verify --repair (it holds nothing to lose).
+        raise RunNotFoundError(f"run {run_hash} holds no event: its writer died before its first write",
+                               hint="aim storage verify --repair removes it")
     if repair_scans(scans).changed:
         size = indexer.log_size(layout, run_hash)
     if summary.status == ev.STATUS_RUNNING:

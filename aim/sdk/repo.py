@@ -95,12 +95,17 @@ class Repo:
 
     def list_runs(
         self, *, experiment: str | None = None, include_deleted: bool = False,
-        only_deleted: bool = False,
+        only_deleted: bool = False, include_starting: bool = False,
     ) -> list[dict[str, Any]]:
         """Run summaries from the index, oldest first, with a derived ``status``.
 
         ``status`` is running, finished, failed, terminated, or crashed (started, never
         finished, and no live writer holds its lock).
+
+        ``include_starting`` adds the runs a live writer has created but not yet indexed (its
+        first flush has not happened): status running, experiment and name unknown (None),
+        ``creation_time`` when its writer took the lock. No experiment matches them, and they
+        are never deleted.
         """
         rows = self.index.run_rows(
             experiment=experiment, include_deleted=include_deleted, only_deleted=only_deleted
@@ -112,6 +117,31 @@ class Repo:
             row["deleted"] = bool(row["deleted"])
             row["status"] = self._live_status(row["hash"], row["status"])
             row["active"] = row["status"] == ev.STATUS_RUNNING
+        if include_starting and experiment is None and not only_deleted:
+            rows += self._starting_rows()
+        return rows
+
+    def starting_runs(self) -> list[str]:
+        """Runs held by a live writer that are not in the index yet: created, first flush not
+        yet done (nothing of them is on disk but their directory and lock)."""
+        return [row["hash"] for row in self._starting_rows()]
+
+    def _starting_rows(self) -> list[dict[str, Any]]:
+        known = self.index.indexed()
+        rows: list[dict[str, Any]] = []
+        for h in indexer.run_hashes_on_disk(self.layout):
+            lock = self.layout.lock_file(h)
+            if h in known or not is_locked(lock):
+                continue
+            try:
+                # The writer writes its pid into LOCK when it takes it, at the run's creation.
+                created: float | None = round(lock.stat().st_mtime, 3)
+            except OSError:
+                created = None
+            rows.append({"hash": h, "experiment": None, "name": None, "description": None,
+                         "archived": False, "deleted": False, "status": ev.STATUS_RUNNING,
+                         "creation_time": created, "end_time": None, "last_seq": -1, "tags": [],
+                         "params": {}, "log_size": indexer.log_size(self.layout, h), "active": True})
         return rows
 
     def _live_status(self, run_hash: str, recorded: str) -> str:

@@ -18,14 +18,18 @@ from aim.cli.output import echo_json, format_time, table
               help="Only the runs whose log `aim storage verify` finds damaged, with the damage.")
 @json_option
 def ls(repo: str, experiment: str | None, deleted: bool, corrupted: bool, as_json: bool) -> None:
-    """List runs: hash, experiment, name, created, status."""
+    """List runs: hash, experiment, name, created, status.
+
+    A run whose writer has not flushed its first events yet is listed as running, with its
+    experiment and name unknown (-) until it does.
+    """
     r = open_repo(repo)
     if corrupted:
         if experiment is not None or deleted:
             raise click.UsageError("--corrupted lists every damaged run: give no --experiment or --deleted")
         _ls_corrupted(r, as_json)
         return
-    rows = r.list_runs(experiment=experiment, only_deleted=deleted)
+    rows = r.list_runs(experiment=experiment, only_deleted=deleted, include_starting=True)
     if as_json:
         for row in rows:
             echo_json({k: row[k] for k in ("hash", "experiment", "name", "creation_time",
@@ -66,9 +70,12 @@ def show(repo: str, run_hash: str, as_json: bool) -> None:
     from aim.errors import RunNotFoundError
 
     r = open_repo(repo)
-    row = r.index.run_row(run_hash)
-    if row is None or not r.has_run(run_hash):
+    if not r.has_run(run_hash):
         raise RunNotFoundError(f"no run {run_hash} in {r.path}")
+    row = r.index.run_row(run_hash)
+    if row is None:
+        _show_unindexed(r, run_hash, as_json)
+        return
     seqs = r.index.sequence_rows(run_hash)
     info = {
         "hash": run_hash,
@@ -110,3 +117,23 @@ def show(repo: str, run_hash: str, as_json: bool) -> None:
           s["last_value"]) for s in info["sequences"]],
     ))
 
+
+def _show_unindexed(r: Any, run_hash: str, as_json: bool) -> None:
+    """A run directory the index does not know: a live writer's run before its first flush
+    (shown as running, nothing recorded yet), or an empty shell whose writer died (an error)."""
+    from aim.errors import RunNotFoundError
+
+    starting = next((row for row in r.list_runs(include_starting=True) if row["hash"] == run_hash), None)
+    if starting is None:
+        raise RunNotFoundError(f"run {run_hash} holds no event: its writer died before its first write",
+                               hint="aim storage verify --repair removes it")
+    info = {"hash": run_hash, "experiment": None, "name": None, "description": None,
+            "status": starting["status"], "deleted": False, "archived": False,
+            "created": starting["creation_time"], "ended": None, "tags": [], "params": {},
+            "sequences": []}
+    if as_json:
+        echo_json(info)
+        return
+    click.echo(f"{'hash:':13}{run_hash}")
+    click.echo(f"{'status:':13}{info['status']} (its writer has not flushed its first events yet)")
+    click.echo(f"{'created:':13}{format_time(info['created'])}")

@@ -41,7 +41,10 @@ def select(repo: Any, patterns: tuple[str, ...], *, experiment: str | None, olde
 
     if not patterns and experiment is None and older_than is None:
         raise click.UsageError("name at least one run (hash, prefix or glob) or a filter")
-    rows = repo.list_runs(include_deleted=True)
+    # Runs a live writer has just created (not indexed before its first flush) are chosen like
+    # any live run, so that the operation refuses them by name instead of skipping them.
+    rows = repo.list_runs(include_deleted=True, include_starting=True)
+    listed = {r["hash"] for r in rows}
     wrong_state = set()
     if deleted is not None:
         wrong_state = {r["hash"] for r in rows if r["deleted"] != deleted}
@@ -62,7 +65,13 @@ def select(repo: Any, patterns: tuple[str, ...], *, experiment: str | None, olde
     errors += [Outcome(h, False, f"run {h} is {state}") for h in hashes
                if h in wrong_state and not any(c in p for p in patterns for c in "*?[")]
     allowed = set(candidates)
-    return [h for h in hashes if h in allowed], errors
+    # A run named explicitly that is on disk but in no row: its writer died before its first
+    # event (or it was indexed a moment ago). No filter can match what is unknown, but without
+    # filters the operation itself says which, under the run's lock, instead of a silent skip.
+    unfiltered = experiment is None and older_than is None
+    plain = [p for p in patterns if not any(c in p for c in "*?[")]
+    unlisted = {h for h in hashes if unfiltered and h not in listed and any(h.startswith(p) for p in plain)}
+    return [h for h in hashes if h in allowed or h in unlisted], errors
 
 
 def repo_run_hashes(repo: Any) -> list[str]:
