@@ -62,12 +62,14 @@ def sequence_row(key: SeqKey, entry: list[Any]) -> tuple[str, str, int, int, str
 
 def write_summary(index: Index, summary: RunSummary, log_size: int,
                   sequences: list[SeqKey] | None = None, params: bool = True) -> None:
-    """Write a summary's rows; ``sequences=None`` writes all of them."""
+    """Write a summary's rows; ``sequences=None`` writes all of them, and drops rows of
+    sequences the summary does not have (it is a replay: the log is the truth)."""
     keys = list(summary.sequences) if sequences is None else sequences
     index.write_run(
         run_row(summary, log_size),
         [sequence_row(k, summary.sequences[k]) for k in keys],
         leaf_keys(summary.params) if params else None,
+        all_sequences=sequences is None,
     )
 
 

@@ -207,10 +207,19 @@ class Index:
         run_row: dict[str, Any],
         sequences: list[tuple[str, str, int, int, str | None]] | None,
         param_keys: list[str] | None,
+        *,
+        all_sequences: bool = False,
     ) -> None:
-        """Upsert one run's row, and (when given) its sequences and param keys, atomically."""
+        """Upsert one run's row, and (when given) its sequences and param keys, atomically.
+
+        ``all_sequences``: ``sequences`` is the run's whole set (a replay of its log), so rows
+        of sequences not in it go: a writer indexes a new sequence when it is tracked, and when
+        it dies before that event reached the log, its row must not outlive it.
+        """
         h = run_row["hash"]
         with self._transaction() as db:
+            if all_sequences:
+                db.execute("DELETE FROM sequences WHERE hash = ?", (h,))
             db.execute(
                 f"INSERT OR REPLACE INTO runs ({', '.join(RUN_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(RUN_COLUMNS))})",

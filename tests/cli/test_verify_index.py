@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from aim import Run
-from tests.cli.test_manage_runs import cli, ls_json, make_run, ok
+from tests.cli.test_manage_runs import cli, held_run, ls_json, make_run, ok
 
 EDITS = {
     # column: (SQL value, what verify must print for the index side)
@@ -82,3 +82,25 @@ def test_sequence_rows_are_compared_too(repo_path):
     ok(cli("storage", "verify", "--repair", repo=p))
     info = json.loads(ok(cli("runs", "show", h, "--json", repo=p)).stdout)
     assert info["sequences"][0]["last_value"] == 0.5
+
+
+def test_a_killed_writers_sequence_rows_that_never_reached_the_log_go_at_the_heal(repo_path):
+    # A writer indexes a new sequence when it is tracked (the first system sample, say), which
+    # can be before its event reaches the log; killed then, it leaves a row the log never had.
+    # The heal that marks it crashed rebuilds its rows from the log, dropping that one.
+    p = repo_path
+    with held_run(p) as (child, h):
+        child.kill()
+        child.wait(timeout=10)
+        edit_index(p, "INSERT INTO sequences VALUES (?, 'never_logged', '{}', 1, 0, '3.5')", h)
+        edit_index(p, "UPDATE runs SET status = 'running' WHERE hash = ?", h)
+        assert {r["hash"]: r["status"] for r in ls_json(p)} == {h: "crashed"}  # ls heals
+        proc = cli("storage", "verify", repo=p)
+        assert proc.returncode == 0 and proc.stdout == "", proc.stdout + proc.stderr
+        db = sqlite3.connect(p / ".aim" / "index" / "index.sqlite")
+        try:
+            names = {row[0] for row in db.execute("SELECT name FROM sequences WHERE hash = ?", (h,))}
+        finally:
+            db.close()
+        assert names == {name for name, _ in Run(h, repo=p, read_only=True).metrics()}
+        assert "never_logged" not in names and "loss" in names
