@@ -55,20 +55,9 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Run":
-        from aim.sdk.run import Run
+    # The shells load on first use (aim.sdk's own lazy attributes), so `import aim` stays cheap.
+    if name in ("Run", "Repo", "AsyncRun", "AsyncRepo"):
+        from aim import sdk
 
-        return Run
-    if name == "Repo":
-        from aim.sdk.repo import Repo
-
-        return Repo
-    if name == "AsyncRun":
-        from aim.sdk.async_run import AsyncRun
-
-        return AsyncRun
-    if name == "AsyncRepo":
-        from aim.sdk.async_repo import AsyncRepo
-
-        return AsyncRepo
+        return getattr(sdk, name)
     raise AttributeError(f"module 'aim' has no attribute {name!r}")

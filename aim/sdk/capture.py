@@ -1,12 +1,12 @@
 """What runs capture by default, shared by every run of the process: one system sampler
 thread and one terminal capture, fanned out to the runs that asked for them.
 
-Samples and log lines reach a run through ``RunBase._record_samples`` / ``_record_log_line``,
-which append under the run's lock and never wait for room: capture never blocks a run, and a
-run's full buffer never blocks the capture (nor, through it, the user's ``print``).
+Samples and log lines reach a run through its ``CaptureSink`` (``run_sinks.py``), which appends
+under the run's lock and never waits for room: capture never blocks a run, and a run's full
+buffer never blocks the capture (nor, through it, the user's ``print``).
 
-The hub holds runs by weak reference: capturing for a run must not keep it alive, so that a run
-whose last reference is gone is closed (``RunBase.__del__``), as in Aim.
+The hub holds sinks, never runs: capturing for a run must not keep it alive, so that a run whose
+last reference is gone is closed (``RunBase.__del__``), as in Aim.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import logging
 import os
 import threading
 import time
-import weakref
 from typing import Any
 
 from aim.integrations.terminal import TerminalCapture
@@ -27,19 +26,19 @@ class _Hub:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.switch = threading.Lock()
-        # id -> (weak run, interval, [next due])
-        self.sampled: dict[int, tuple[weakref.ref[Any], float, list[float]]] = {}
+        # run id -> (its sink, interval, [next due])
+        self.sampled: dict[int, tuple[Any, float, list[float]]] = {}
         self.sampler: _Sampler | None = None
-        self.captured: dict[int, weakref.ref[Any]] = {}
+        self.captured: dict[int, Any] = {}  # run id -> its sink
         self.terminal: TerminalCapture | None = None
 
     # --- terminal ------------------------------------------------------------------------------
     # ``switch`` serializes starting and stopping the capture; ``lock`` guards the run tables
     # (the pump threads take only ``lock``, so stopping, which waits for them, holds ``switch``).
-    def add_terminal(self, run: Any, mode: str = "auto") -> None:
+    def add_terminal(self, key: int, sink: Any, mode: str = "auto") -> None:
         with self.switch:
             with self.lock:
-                self.captured[id(run)] = weakref.ref(run)
+                self.captured[key] = sink
             if self.terminal is None:
                 terminal = TerminalCapture(self._on_line, mode=mode)
                 try:
@@ -51,10 +50,10 @@ class _Hub:
             else:  # an earlier run's capture: follow sys.stdout/stderr if they were replaced
                 self.terminal.rebind()
 
-    def remove_terminal(self, run: Any) -> None:
+    def remove_terminal(self, key: int) -> None:
         with self.switch:
             with self.lock:
-                if id(run) not in self.captured:
+                if key not in self.captured:
                     return
                 last = len(self.captured) == 1
             # The run still receives lines while the output written before its close drains.
@@ -65,45 +64,40 @@ class _Hub:
                 else:
                     self.terminal.settle()
             with self.lock:
-                self.captured.pop(id(run), None)
+                self.captured.pop(key, None)
 
     def _on_line(self, stream: str, line: str, partial: bool, ts: float) -> None:
         with self.lock:
-            refs = list(self.captured.values())
-        for ref in refs:
-            run = ref()
-            if run is not None:
-                run._record_log_line(stream, line, partial)
-            del run  # not held across the next line: a run nobody else holds is closed now
+            sinks = list(self.captured.values())
+        for sink in sinks:
+            sink.record_log_line(stream, line, partial)
 
     # --- system metrics ------------------------------------------------------------------------
-    def add_sampling(self, run: Any, interval: float, disk_path: str) -> None:
+    def add_sampling(self, key: int, sink: Any, interval: float, disk_path: str) -> None:
         with self.lock:
             first = time.monotonic()  # the first sample at the start, as Aim takes it
-            self.sampled[id(run)] = (weakref.ref(run), interval, [first])
+            self.sampled[key] = (sink, interval, [first])
             if self.sampler is None or not self.sampler.is_alive():
                 self.sampler = _Sampler(self, *_samplers(disk_path))
                 self.sampler.start()
             else:
                 self.sampler.wake.set()
 
-    def remove_sampling(self, run: Any) -> None:
+    def remove_sampling(self, key: int) -> None:
         with self.lock:
-            self.sampled.pop(id(run), None)
+            self.sampled.pop(key, None)
             if not self.sampled and self.sampler is not None:
                 self.sampler.stop = True
                 self.sampler.wake.set()
                 self.sampler = None
 
     def due(self, now: float) -> tuple[list[Any], float]:
-        """The runs due for a sample now, and the seconds until the next one is due."""
+        """The sinks of the runs due for a sample now, and the seconds until the next one."""
         with self.lock:
             runs, wait = [], 3600.0
-            for ref, interval, nxt in self.sampled.values():
+            for sink, interval, nxt in self.sampled.values():
                 if nxt[0] <= now:
-                    run = ref()
-                    if run is not None:
-                        runs.append(run)
+                    runs.append(sink)
                     nxt[0] = max(nxt[0] + interval, now + interval / 2)
                 wait = min(wait, nxt[0] - now)
             return runs, max(0.0, wait)
@@ -155,10 +149,8 @@ class _Sampler(threading.Thread):
                 samples = stats.sample(time.monotonic()) if stats is not None else []
                 if gpus is not None and gpus.available:
                     samples += gpus.sample()
-                while runs:
-                    runs.pop()._record_samples(samples)
-            # No strong reference survives to the wait: an unreferenced run is closed meanwhile.
-            del runs
+                for sink in runs:
+                    sink.record_samples(samples)
             self.wake.wait(wait)
             self.wake.clear()
 
@@ -166,18 +158,18 @@ class _Sampler(threading.Thread):
 _hub = _Hub()
 
 
-def add_run(run: Any, interval: float | None, terminal: bool, disk_path: str) -> None:
-    """Start capturing for ``run`` what it asked for."""
+def add_run(key: int, sink: Any, interval: float | None, terminal: bool, disk_path: str) -> None:
+    """Start capturing what a run asked for, into its ``sink`` (``key``: the run's id)."""
     if interval is not None:
-        _hub.add_sampling(run, interval, disk_path)
+        _hub.add_sampling(key, sink, interval, disk_path)
     if terminal:
-        _hub.add_terminal(run, os.environ.get("AIM_CAPTURE_MODE", "auto"))
+        _hub.add_terminal(key, sink, os.environ.get("AIM_CAPTURE_MODE", "auto"))
 
 
-def remove_run(run: Any) -> None:
-    """Stop capturing for ``run``; the last run out stops the sampler and restores the streams."""
-    _hub.remove_sampling(run)
-    _hub.remove_terminal(run)
+def remove_run(key: int) -> None:
+    """Stop capturing for a run; the last run out stops the sampler and restores the streams."""
+    _hub.remove_sampling(key)
+    _hub.remove_terminal(key)
 
 
 def _reset_in_child() -> None:

@@ -10,22 +10,23 @@ import sys
 import threading
 import time
 import warnings
-import weakref
 from collections.abc import Mapping
 from typing import Any
 
 from aim.core import events as ev
 from aim.core.encoding import context_key
 from aim.core.flush_policy import FlushPolicy
-from aim.core.params import as_path, get_path, leaf_keys
+from aim.core.params import as_path, get_path
 from aim.core.projection import RunSummary, SeqKey
-from aim.core.run_state import DROPPING, RunState
+from aim.core.run_state import RunState
 from aim.core.values import json_like, param_value
 from aim.errors import RunClosedError, RunNotFoundError, RunWriteError
 from aim.sdk import capture, exit_hooks, indexer
 from aim.sdk.flush_thread import FlushThread
 from aim.sdk.metrics import MetricSequence, read_metric
 from aim.sdk.repo import Repo, resolve_repo
+from aim.sdk.run_sinks import CaptureSink, IndexSync
+from aim.sdk.run_sinks import now as _now
 from aim.storage.hashes import new_run_hash, validate_run_hash
 from aim.storage.lock import RunLock, create_locked, is_locked
 from aim.storage.repair import repair_scans
@@ -33,14 +34,7 @@ from aim.storage.segment_writer import SegmentWriter
 
 _time_ns = time.time_ns
 DEFAULT_SYSTEM_TRACKING_INTERVAL = 10.0  # seconds, as in Aim
-_ACCEPTING = frozenset({ev.STATUS_RUNNING, DROPPING})  # capture records (dropping counts them)
 
-
-def _now() -> float:
-    # Millisecond timestamps: enough for a training log, and consecutive events share most
-    # digits, which keeps metric events near 12 bytes each on disk. Integer division then one
-    # true division gives the shortest repr (1764134400.123) and costs less than round().
-    return _time_ns() // 1_000_000 / 1000
 
 
 class RunBase:
@@ -84,8 +78,6 @@ class RunBase:
         self._writer: SegmentWriter | None = None
         self._flusher: FlushThread | None = None
         self._run_lock: RunLock | None = None
-        self._log_size = 0
-        self._last_full_index = 0.0
         self._segment_max_bytes = segment_max_bytes
         self._segment_max_age = segment_max_age
         self._policy = FlushPolicy(
@@ -145,7 +137,7 @@ class RunBase:
             except BaseException:
                 self._run_lock.release()  # type: ignore[union-attr]
                 raise
-            self._log_size = indexer.log_size(layout, run_hash)
+            log_size = indexer.log_size(layout, run_hash)
             self._state = RunState(summary, self._policy)
             self._state.record(
                 ev.RUN_RESUMED,
@@ -159,6 +151,10 @@ class RunBase:
         self._writer = SegmentWriter(
             layout.events_dir(self.hash), max_bytes=self._segment_max_bytes, max_age=self._segment_max_age
         )
+        # What the background threads hold instead of the run (see run_sinks.py).
+        self._index_sync = IndexSync(self._state, self._lock, self.repo.index, self._writer,
+                                     log_size if run_hash is not None else 0)
+        self._capture_sink = CaptureSink(self._state, self._lock, self._cond)
 
     def _require_run_dir(self) -> None:
         if not self.repo.layout.run_dir(self.hash).is_dir():
@@ -349,36 +345,14 @@ class RunBase:
 
             self[SYSTEM_PARAMS_KEY] = collect_system_params()
         if self._system_interval is not None or self._capture_terminal:
-            capture.add_run(self, self._system_interval, self._capture_terminal,
+            capture.add_run(id(self), self._capture_sink, self._system_interval, self._capture_terminal,
                             str(self.repo.layout.root))
             self._capturing = True
 
     def _stop_capture(self) -> None:
         if self._capturing:
             self._capturing = False
-            capture.remove_run(self)
-
-    def _record_samples(self, samples: list[tuple[str, dict[str, Any], float]]) -> None:
-        """System metrics from the sampler thread: tracked as metrics, never waiting for room."""
-        ts = _now()
-        with self._lock:
-            state = self._state
-            if state.status not in _ACCEPTING:
-                return
-            signalled = False
-            for name, context, value in samples:
-                signalled = state.track(value, name, None, None, context, ts) or signalled
-            if signalled:
-                self._wake_writer()
-
-    def _record_log_line(self, stream: str, line: str, partial: bool) -> None:
-        """A captured terminal line (see core/terminal_lines.py); never waits for room."""
-        payload: dict[str, Any] = {"stream": stream, "line": line}
-        if partial:
-            payload["partial"] = True
-        with self._lock:
-            if self._state.status in _ACCEPTING and self._state.record(ev.LOG_LINE, _now(), payload):
-                self._wake_writer()
+            capture.remove_run(id(self))
 
     # --- log records ---------------------------------------------------------------------------
     def log_debug(self, msg: str, **extra: Any) -> None:
@@ -415,17 +389,10 @@ class RunBase:
     # The shells differ only in how a caller waits for it: Run blocks; AsyncRun hands the same
     # blocking wait to a worker thread, so the loop never blocks.
     def _start_flusher(self) -> None:
-        # The thread holds the run by weak reference only: a running thread is always reachable,
-        # and a strong one would keep every run alive until the process exits (see __del__).
-        on_flushed = weakref.WeakMethod(self._on_flushed)
-
-        def on_written(dirty: bool, new: list[SeqKey]) -> None:
-            method = on_flushed()
-            if method is not None:
-                method(dirty, new)
-
+        # The thread holds the run's IndexSync, not the run: a running thread is always
+        # reachable, and a reference to the run would keep it alive (see __del__).
         self._flusher = FlushThread(
-            self._state, self._cond, self._writer, self._policy, on_written,  # type: ignore[arg-type]
+            self._state, self._cond, self._writer, self._policy, self._index_sync.on_flushed,  # type: ignore[arg-type]
             name=f"aim-flush-{self.hash[:8]}",
         )
         self._flusher.start()
@@ -435,7 +402,7 @@ class RunBase:
         # As in Aim, a writer run whose last reference is gone is closed (finished): `del run`,
         # or `run = Run()` run again in a notebook cell, must not leave the old run locked and
         # "running" until the process exits. Nothing of aim's holds a run strongly (the flush
-        # thread, the capture and the exit hooks keep weak references).
+        # thread and the capture hold sinks, not the run; the exit hooks a weak reference).
         if self.__dict__.get("_closed", True) or self.__dict__.get("_detached", False):
             return
         if self.__dict__.get("_flusher") is None:
@@ -525,7 +492,7 @@ class RunBase:
             error = error or exc
         try:
             if self._state.failure is None:
-                self._write_index([], everything=True)
+                self._index_sync.write([], everything=True)
             else:
                 self._write_failed_index()
         except Exception:  # the index heals itself from the log
@@ -557,25 +524,7 @@ class RunBase:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.hash} experiment={self.experiment!r} status={self.status}>"
 
-    # --- index sync (flusher thread and close) -------------------------------------------------
-    def _on_flushed(self, dirty: bool, new: list[SeqKey]) -> None:
-        # New sequences and summary changes go in at once; sequence stats (points, last
-        # value) of a live run are refreshed every few seconds, and fully at close.
-        refresh = time.monotonic() - self._last_full_index >= 5.0
-        if dirty or new or refresh:
-            self._write_index(new, everything=refresh)
-
-    def _write_index(self, new: list[SeqKey], everything: bool) -> None:
-        state = self._state
-        with self._lock:
-            keys = list(state.sequences) if everything else new
-            row = indexer.run_row(state.summary, self._log_size + self._written_bytes())
-            seq_rows = [indexer.sequence_row(k, state.sequences[k]) for k in keys]
-            params = leaf_keys(state.summary.params)
-        if everything:
-            self._last_full_index = time.monotonic()
-        self.repo.index.write_run(row, seq_rows, params)
-
+    # --- index sync (close) -------------------------------------------------------------------
     def _write_failed_index(self) -> None:
         """The index of a run whose writer failed comes from its log, not from the writer's
         summary: events the writer lost (``event.lost``) must not be in it. When not even the
@@ -586,9 +535,6 @@ class RunBase:
             summary.status = ev.STATUS_FAILED
             summary.end_time = self._state.summary.end_time
         indexer.write_summary(self.repo.index, summary, size)
-
-    def _written_bytes(self) -> int:
-        return self._writer.bytes_written if self._writer is not None else 0
 
 
 SYSTEM_INTERVAL_RANGE = (0.1, 24 * 60 * 60.0)  # seconds: Aim's bounds

@@ -15,8 +15,16 @@ from pathlib import Path
 import pytest
 
 from aim import Repo, Run
-from aim.storage.frames import frame_length
-from tests.cli.test_manage_runs import held_run, listed, ls_json, make_run, ok, read_loss, user_error
+from tests.cli.test_manage_runs import (
+    frame_bounds,
+    held_run,
+    listed,
+    ls_json,
+    make_run,
+    ok,
+    read_loss,
+    user_error,
+)
 from tests.conftest import run_cli
 
 
@@ -35,12 +43,7 @@ def damage_middle_frame(repo: Path) -> str:
             run.flush()
     seg = Repo.from_path(repo).layout.segment_paths(run.hash)[0]
     data = bytearray(seg.read_bytes())
-    bounds, pos = [], 0
-    while pos < len(data):
-        n = frame_length(data, pos)
-        bounds.append((pos, pos + n))
-        pos += n
-    start, end = bounds[1]
+    start, end = frame_bounds(data)[1]
     data[(start + end) // 2] ^= 0xFF
     seg.write_bytes(bytes(data))
     return run.hash

@@ -21,27 +21,16 @@ import pytest
 
 from aim import Repo
 from aim.sdk.log import iter_events
-from tests.cli.test_manage_runs import cli, listed, ls_json, make_run, ok, read_loss, user_error
-from tests.conftest import CHILDREN, run_cli
+from tests.cli.test_manage_runs import cli, held_run, listed, ls_json, make_run, ok, read_loss, user_error
+from tests.conftest import run_cli
 
 
 @contextmanager
 def unwritten_run(repo: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """A child process holding a new run whose first frame is not written; killed on the way out."""
-    proc = subprocess.Popen(
-        [sys.executable, str(CHILDREN / "hold_run_child.py"), str(repo), "held", "--before-first-write"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline().strip()  # type: ignore[union-attr]
-        assert len(line) == 24, f"child said {line!r}; stderr: {proc.stderr.read()}"  # type: ignore[union-attr]
-        assert_unwritten(repo, line)
-        yield proc, line
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        proc.stdout.close()  # type: ignore[union-attr]
-        proc.stderr.close()  # type: ignore[union-attr]
+    with held_run(repo, before_first_write=True) as (proc, run_hash):
+        assert_unwritten(repo, run_hash)
+        yield proc, run_hash
 
 
 def assert_unwritten(repo: Path, run_hash: str) -> None:

@@ -86,10 +86,23 @@ def assert_intact(repo: Path, expected: dict[str, list[float]]) -> None:
         assert read_loss(repo, h) == values
 
 
+def frame_bounds(data: bytes | bytearray) -> list[tuple[int, int]]:
+    """(start, end) of every frame of a segment's bytes."""
+    bounds, pos = [], 0
+    while pos < len(data):
+        n = frame_length(data, pos)
+        bounds.append((pos, pos + n))
+        pos += n
+    return bounds
+
+
 @contextmanager
-def held_run(repo: Path, experiment: str = "held") -> Iterator[tuple[subprocess.Popen, str]]:
-    """A child process holding a new run open for writing; killed on the way out."""
-    proc = subprocess.Popen([sys.executable, str(CHILDREN / "hold_run_child.py"), str(repo), experiment],
+def held_run(repo: Path, experiment: str = "held", *,
+             before_first_write: bool = False) -> Iterator[tuple[subprocess.Popen, str]]:
+    """A child process holding a new run open for writing; killed on the way out.
+    ``before_first_write``: the run's first frame is not written (see hold_run_child.py)."""
+    argv = [sys.executable, str(CHILDREN / "hold_run_child.py"), str(repo), experiment]
+    proc = subprocess.Popen(argv + (["--before-first-write"] if before_first_write else []),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline().strip()  # type: ignore[union-attr]
@@ -477,12 +490,7 @@ def test_flipped_byte_is_reported_and_isolated(repo_path):
     scan = scan_segment(seg)
     assert scan.clean and scan.frames >= 4
     data = bytearray(seg.read_bytes())
-    bounds, pos = [], 0
-    while pos < len(data):
-        n = frame_length(data, pos)
-        bounds.append((pos, pos + n))
-        pos += n
-    start, end = bounds[1]  # a frame in the middle: valid frames before and after it
+    start, end = frame_bounds(data)[1]  # a frame in the middle: valid frames before and after it
     data[(start + end) // 2] ^= 0xFF
     seg.write_bytes(bytes(data))
 
