@@ -18,7 +18,7 @@ import pytest
 
 from aim import Run
 from aim.errors import MetricValueError, ParamTypeError
-from tests.conftest import CHILDREN
+from tests.conftest import CHILDREN, run_cli
 
 EXAMPLES = 150
 
@@ -122,3 +122,32 @@ def test_params_of_unsupported_types_are_refused_at_the_call(repo_path, bad):
             run["hp"] = bad
     back = Run(run.hash, repo=repo_path, read_only=True)
     assert back.get("hp") is None and back["ok"] == 1
+
+
+SNIPPET = """
+import sys
+import numpy as np
+from aim import Run
+run = Run(repo=sys.argv[1], system_tracking_interval=None, capture_terminal_logs=False)
+run.track(1.0, name="a", step=0)
+run.track(np.float64(0.5), name="a", step=1)   # e.g. np.mean(losses)
+run.track(2.0, name="a", step=2)
+run.track({"x": np.float64(1.0)}, step=0)
+run.close()
+print(run.hash, run.status)
+"""
+
+
+def test_the_issues_snippet_tracks_three_values_and_reads_three_back(repo_path):
+    proc = subprocess.run([sys.executable, "-c", SNIPPET, str(repo_path)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    run_hash, status = proc.stdout.split()
+    assert status == "finished"
+    back = Run(run_hash, repo=repo_path, read_only=True)
+    seq = back.get_metric("a")
+    assert (seq.steps, seq.values) == ([0, 1, 2], [1.0, 0.5, 2.0])
+    assert all(type(v) is float for v in seq.values)
+    assert back.get_metric("x").values == [1.0]
+    verify = run_cli("storage", "verify", "--repo", str(repo_path))
+    assert verify.returncode == 0, verify.stdout
