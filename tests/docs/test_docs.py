@@ -20,7 +20,7 @@ RECIPE = re.compile(r"```sh\n# recipe: (?P<name>[\w-]+)\n(?P<body>.*?)```", re.S
 
 pytestmark = pytest.mark.skipif(
     shutil.which("zstd") is None or shutil.which("jq") is None,
-    reason="needs the zstd and jq commands (installed by .ci/run)",
+    reason="needs the zstd and jq commands (make test installs them: tools/ensure_cli_tools.sh)",
 )
 
 

@@ -14,7 +14,7 @@ from aim import Run
 
 pytestmark = pytest.mark.skipif(
     shutil.which("zstd") is None or shutil.which("jq") is None,
-    reason="needs the zstd and jq commands (installed by .ci/run)",
+    reason="needs the zstd and jq commands (make test installs them: tools/ensure_cli_tools.sh)",
 )
 
 
