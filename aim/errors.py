@@ -17,6 +17,7 @@ Some also derive from the builtin a Python user would reach for first (``TypeErr
     ├── ParamTypeError               a param value of an unsupported type (also TypeError, ValueError)
     ├── MetricValueError             a bad track() value, name, step or context (also TypeError,
     │                                ValueError: Aim raises ValueError there)
+    ├── QueryError                   an AimQL query that is invalid or not allowed (also ValueError)
     ├── CorruptSegmentError          a segment with damage that is not a torn tail
     ├── MissingExtraError            an optional dependency is not installed (also ImportError)
     └── RemoteError                  object storage (S3) refused or is unreachable
@@ -91,6 +92,12 @@ class ParamTypeError(AimError, TypeError, ValueError):
 class MetricValueError(AimError, TypeError, ValueError):
     """Raised when ``track`` gets a value that is not a real number, or a bad name, step, epoch
     or context. A ``ValueError`` as in Aim, and a ``TypeError`` as it always was here."""
+
+
+class QueryError(AimError, ValueError):
+    """Raised for an AimQL query that does not parse, uses something not allowed (a dunder
+    attribute, an import, a call outside the allow-list) or exceeds a limit; the message names
+    the column."""
 
 
 class CorruptSegmentError(AimError):

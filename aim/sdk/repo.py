@@ -18,6 +18,7 @@ from aim.storage.layout import AIM_DIR, RepoLayout, resolve_aim_dir
 from aim.storage.lock import is_locked
 
 if TYPE_CHECKING:
+    from aim.sdk.query import QueryReportMode, QueryRunCollection
     from aim.sdk.run import Run
 
 
@@ -177,6 +178,24 @@ class Repo:
             return None
         run = Run(run_hash, repo=self, read_only=True)
         return None if run._summary.deleted else run
+
+    def query_runs(self, query: str = "", paginated: bool = False, offset: str | None = None,
+                   report_mode: QueryReportMode | None = None) -> QueryRunCollection:
+        """The runs for which the AimQL ``query`` holds (``docs/query.md``), oldest first.
+
+        ``run.hparams.lr > 0.01 and run.experiment == "cifar"``: attributes, params, tags and
+        status are read from the index, never from the logs; ``run.metrics["loss"].last`` reads
+        the index's last values. A bad query raises ``QueryError`` naming the column. Aim's
+        ``paginated``/``offset``: with ``offset`` (a run hash), only the runs after it.
+        """
+        from aim.sdk.query import QueryReportMode, QueryRunCollection, matching_rows
+
+        rows = self.list_runs()
+        if offset is not None:
+            hashes = [row["hash"] for row in rows]
+            rows = rows[hashes.index(offset) + 1:] if offset in hashes else []
+        mode = QueryReportMode.PROGRESS_BAR if report_mode is None else report_mode
+        return QueryRunCollection(self, matching_rows(self, query, rows, mode))
 
     # --- management (tombstones, compaction, transfer) ---------------------------------------
     def delete_run(self, run_hash: str) -> bool:

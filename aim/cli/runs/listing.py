@@ -16,8 +16,12 @@ from aim.cli.output import echo_json, format_time, table
 @click.option("--deleted", is_flag=True, help="Show deleted runs (restorable until prune) instead.")
 @click.option("--corrupted", is_flag=True,
               help="Only the runs whose log `aim storage verify` finds damaged, with the damage.")
+@click.option("--query", "-q", "query", default=None, metavar="EXPR",
+              help="Only the runs for which this AimQL expression holds, e.g. "
+                   "'run.hparams.lr > 0.01 and run.experiment == \"cifar\"' (docs/query.md).")
 @json_option
-def ls(repo: str, experiment: str | None, deleted: bool, corrupted: bool, as_json: bool) -> None:
+def ls(repo: str, experiment: str | None, deleted: bool, corrupted: bool, query: str | None,
+       as_json: bool) -> None:
     """List runs: hash, experiment, name, created, status.
 
     A run whose writer has not flushed its first events yet is listed as running, with its
@@ -30,6 +34,10 @@ def ls(repo: str, experiment: str | None, deleted: bool, corrupted: bool, as_jso
         _ls_corrupted(r, as_json)
         return
     rows = r.list_runs(experiment=experiment, only_deleted=deleted, include_starting=True)
+    if query is not None:
+        from aim.sdk.query import matching_rows
+
+        rows = matching_rows(r, query, rows)
     if as_json:
         for row in rows:
             echo_json({k: row[k] for k in ("hash", "experiment", "name", "creation_time",

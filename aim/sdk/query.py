@@ -1,0 +1,107 @@
+"""``Repo.query_runs``: Aim's run query over the index (AimQL, see ``docs/query.md``).
+
+Runs are filtered from their index rows: attributes, params, tags and status with no log read;
+a query that reads ``run.metrics[...]`` also reads each candidate's sequence rows (last values).
+The matching runs come back as Aim's shapes: a collection whose ``iter_runs()`` yields items
+with a ``.run`` (opened read-only when first asked for).
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from aim.core.query import RunView, SequenceInfo, evaluate, parse
+from aim.core.values import float_from_stored
+
+if TYPE_CHECKING:
+    from aim.sdk.repo import Repo
+    from aim.sdk.run import Run
+
+
+class QueryReportMode(enum.Enum):
+    """How a long query reports progress (Aim's names)."""
+
+    DISABLED = 0
+    PROGRESS_BAR = 1
+    PROGRESS_TUPLE = 2
+
+
+class RunQueryItem:
+    """One matching run: its index row, and the ``Run`` itself on first use (read-only)."""
+
+    def __init__(self, repo: Repo, row: dict[str, Any]) -> None:
+        self.repo = repo
+        self.row = row
+        self.hash: str = row["hash"]
+        self._run: Run | None = None
+
+    @property
+    def run(self) -> Run:
+        """The run, opened read-only."""
+        if self._run is None:
+            from aim.sdk.run import Run
+
+            self._run = Run(self.hash, repo=self.repo, read_only=True)
+        return self._run
+
+    def __repr__(self) -> str:
+        return f"<RunQueryItem {self.hash}>"
+
+
+class QueryRunCollection:
+    """The runs a query matched, oldest first (Aim's ``QueryRunTraceCollection`` shape)."""
+
+    def __init__(self, repo: Repo, rows: list[dict[str, Any]]) -> None:
+        self.repo = repo
+        self.rows = rows
+
+    def iter_runs(self) -> Iterator[RunQueryItem]:
+        """One item per matching run; ``item.run`` is the run."""
+        for row in self.rows:
+            yield RunQueryItem(self.repo, row)
+
+    def __iter__(self) -> Iterator[RunQueryItem]:
+        return self.iter_runs()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def hashes(self) -> list[str]:
+        """The matching runs' hashes."""
+        return [row["hash"] for row in self.rows]
+
+
+def sequence_infos(repo: Repo, run_hash: str) -> list[SequenceInfo]:
+    """A run's sequences from the index: (name, context, points, last step, last value)."""
+    out: list[SequenceInfo] = []
+    for name, context, points, last_step, last_value in repo.index.sequence_rows(run_hash):
+        value = None if last_value is None else float_from_stored(orjson.loads(last_value))
+        out.append((name, orjson.loads(context), points, last_step, value))
+    return out
+
+
+def matching_rows(repo: Repo, query: str, rows: list[dict[str, Any]],
+                  report_mode: QueryReportMode = QueryReportMode.DISABLED) -> list[dict[str, Any]]:
+    """The rows (from ``Repo.list_runs``) for which ``query`` holds; raises ``QueryError``."""
+    parsed = parse(query)
+    if parsed.empty:
+        return rows
+    now = time.time()
+    out = []
+    show = report_mode is QueryReportMode.PROGRESS_BAR and len(rows) > 1000 and sys.stderr.isatty()
+    for i, row in enumerate(rows):
+        h = row["hash"]
+        view = RunView(row, lambda h=h: sequence_infos(repo, h), now)  # type: ignore[misc]
+        if evaluate(parsed, {"run": view}):
+            out.append(row)
+        if show and i % 1000 == 999:
+            print(f"\rquery: {i + 1:,}/{len(rows):,} runs", end="", file=sys.stderr, flush=True)
+    if show:
+        print(file=sys.stderr)
+    return out
