@@ -72,3 +72,23 @@ def test_runs_ls_query_from_the_command_line(repo):
     bad = run_cli("runs", "ls", "--repo", str(r.root_path), "-q", "run.__class__")
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines()[0].startswith("error: invalid query at column"), bad.stderr
+
+
+def test_rm_and_cp_choose_runs_by_query(tmp_path):
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    src.mkdir()
+    hashes = []
+    for lr in (0.1, 0.01, 0.001):
+        with Run(repo=src, system_tracking_interval=None, capture_terminal_logs=False) as run:
+            run["hparams"] = {"lr": lr}
+        hashes.append(run.hash)
+    assert run_cli("init", "--repo", str(dest)).returncode == 0
+    cp = run_cli("runs", "cp", "--repo", str(src), "--query", "run.hparams.lr < 0.05", "-d", str(dest))
+    assert cp.returncode == 0, cp.stderr
+    assert sorted(Repo.from_path(dest).list_all_runs()) == sorted(hashes[1:])
+    rm = run_cli("runs", "rm", "--repo", str(src), "-y", "-q", "run.hparams.lr >= 0.01")
+    assert rm.returncode == 0, rm.stderr
+    assert Repo.from_path(src).list_all_runs() == [hashes[2]]
+    bad = run_cli("runs", "rm", "--repo", str(src), "-y", "-q", "open('x')")
+    assert bad.returncode == 1 and "calling 'open' is not allowed" in bad.stderr
+    assert Repo.from_path(src).list_all_runs() == [hashes[2]]  # nothing removed

@@ -22,8 +22,17 @@ def parse_age(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
+def _keep_query(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    # Kept in the context instead of passed to each command: select() reads it.
+    if value is not None:
+        ctx.meta["aim_query"] = value
+
+
 def select_options(f: Any) -> Any:
     """The bulk filters shared by rm, restore, close, cp and mv."""
+    f = click.option("--query", "-q", default=None, metavar="EXPR", expose_value=False,
+                     callback=_keep_query,
+                     help="Only runs for which this AimQL expression holds (docs/query.md).")(f)
     f = click.option("--older-than", default=None, metavar="AGE",
                      help="Only runs created more than AGE ago (e.g. 30d, 12h).")(f)
     f = click.option("--experiment", default=None, help="Only runs of this experiment.")(f)
@@ -39,7 +48,9 @@ def select(repo: Any, patterns: tuple[str, ...], *, experiment: str | None, olde
     """
     from aim.sdk.maintenance import Outcome, resolve_hashes
 
-    if not patterns and experiment is None and older_than is None:
+    ctx = click.get_current_context(silent=True)
+    query = ctx.meta.get("aim_query") if ctx is not None else None
+    if not patterns and experiment is None and older_than is None and query is None:
         raise click.UsageError("name at least one run (hash, prefix or glob) or a filter")
     # Runs a live writer has just created (not indexed before its first flush) are chosen like
     # any live run, so that the operation refuses them by name instead of skipping them.
@@ -54,6 +65,10 @@ def select(repo: Any, patterns: tuple[str, ...], *, experiment: str | None, olde
     if older_than is not None:
         cutoff = time.time() - parse_age(older_than)
         rows = [r for r in rows if (r["creation_time"] or 0) < cutoff]
+    if query is not None:
+        from aim.sdk.query import matching_rows
+
+        rows = matching_rows(repo, query, rows)
     candidates = [r["hash"] for r in rows]
     if not patterns:
         return candidates, []
@@ -68,7 +83,7 @@ def select(repo: Any, patterns: tuple[str, ...], *, experiment: str | None, olde
     # A run named explicitly that is on disk but in no row: its writer died before its first
     # event (or it was indexed a moment ago). No filter can match what is unknown, but without
     # filters the operation itself says which, under the run's lock, instead of a silent skip.
-    unfiltered = experiment is None and older_than is None
+    unfiltered = experiment is None and older_than is None and query is None
     plain = [p for p in patterns if not any(c in p for c in "*?[")]
     unlisted = {h for h in hashes if unfiltered and h not in listed and any(h.startswith(p) for p in plain)}
     return [h for h in hashes if h in allowed or h in unlisted], errors
