@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from aim.sdk.async_run import AsyncRun
 from aim.sdk.repo import Repo
+
+if TYPE_CHECKING:
+    from aim.sdk.query import QueryReportMode, QueryRunCollection
 
 
 class AsyncRepo:
@@ -71,6 +74,14 @@ class AsyncRepo:
         """Run summaries with a derived status (see ``Repo.list_runs``)."""
         return await self._call("list_runs", experiment=experiment, include_deleted=include_deleted,
                                 only_deleted=only_deleted, include_starting=include_starting)
+
+    async def query_runs(self, query: str = "", paginated: bool = False, offset: str | None = None,
+                         report_mode: QueryReportMode | None = None) -> QueryRunCollection:
+        """The runs for which the AimQL ``query`` holds (see ``Repo.query_runs``), in a worker
+        thread. The items' ``.run`` opens a read-only ``Run``: await ``get_run`` instead for an
+        ``AsyncRun``."""
+        return await self._call("query_runs", query, paginated=paginated, offset=offset,
+                                report_mode=report_mode)
 
     async def starting_runs(self) -> list[str]:
         """Runs a live writer created but has not indexed yet (see ``Repo.starting_runs``)."""

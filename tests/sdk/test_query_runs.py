@@ -92,3 +92,14 @@ def test_rm_and_cp_choose_runs_by_query(tmp_path):
     bad = run_cli("runs", "rm", "--repo", str(src), "-y", "-q", "open('x')")
     assert bad.returncode == 1 and "calling 'open' is not allowed" in bad.stderr
     assert Repo.from_path(src).list_all_runs() == [hashes[2]]  # nothing removed
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_async_repo_query_runs(repo, anyio_backend):
+    from aim import AsyncRepo
+
+    r, hashes = repo
+    ar = await AsyncRepo.from_path(r.root_path)
+    found = await ar.query_runs('run.experiment == "mnist"')
+    assert [item.hash for item in found.iter_runs()] == [hashes[2]]
