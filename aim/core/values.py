@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import enum
+from collections.abc import Mapping
 from typing import Any
 
 from aim.errors import MetricValueError, ParamTypeError
@@ -143,6 +144,8 @@ def json_like(value: Any, path: tuple[str, ...]) -> tuple[Any, list[list[str]]]:
 
 def plain_context(context: Any) -> dict[str, Any]:
     """A metric context as plain JSON values; raises ``MetricValueError`` naming what is wrong."""
+    if isinstance(context, Mapping) and not isinstance(context, dict):
+        context = dict(context)  # a Context (aim.storage.context), or any read-only mapping
     if not isinstance(context, dict):
         raise MetricValueError(f"context must be a dict, got {type(context).__name__}")
     out = Stored()

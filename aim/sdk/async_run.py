@@ -33,7 +33,7 @@ from aim.core import events as ev
 from aim.core.projection import RunSummary
 from aim.core.run_state import RunState
 from aim.sdk import exit_hooks
-from aim.sdk.metrics import MetricSequence
+from aim.sdk.metrics import Metric
 from aim.sdk.repo import Repo
 from aim.sdk.run_base import DEFAULT_SYSTEM_TRACKING_INTERVAL, RunBase
 from aim.storage.segment_writer import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES
@@ -169,9 +169,10 @@ class AsyncRun(RunBase):
             return
         await anyio.to_thread.run_sync(self._flush_blocking, abandon_on_cancel=True)
 
-    async def get_metric(self, name: str, context: Mapping[str, Any] | None = None) -> MetricSequence:
-        """Steps, values, epochs and timestamps of one sequence (last value per step wins)."""
-        self._metric_key(name, context)
+    async def get_metric(self, name: str, context: Mapping[str, Any] | None = None) -> Metric | None:
+        """One sequence as a ``Metric``, or None when there is none (see ``Run.get_metric``)."""
+        if self._metric_key(name, context) is None:
+            return None
         await self.flush()
         return await anyio.to_thread.run_sync(self._read_metric, name, context)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from aim.core import events as ev
 from aim.sdk import exit_hooks
-from aim.sdk.metrics import MetricSequence
+from aim.sdk.metrics import Metric
 from aim.sdk.repo import Repo
 from aim.sdk.run_base import DEFAULT_SYSTEM_TRACKING_INTERVAL, RunBase
 from aim.storage.segment_writer import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES
@@ -64,9 +64,12 @@ class Run(RunBase):
         self._wake_writer()
         self._wait_for_room_locked()
 
-    def get_metric(self, name: str, context: Mapping[str, Any] | None = None) -> MetricSequence:
-        """Steps, values, epochs and timestamps of one sequence (last value per step wins)."""
-        self._metric_key(name, context)
+    def get_metric(self, name: str, context: Mapping[str, Any] | None = None) -> Metric | None:
+        """One sequence as a ``Metric`` (steps, and values, epochs and timestamps as Aim's array
+        views; last value per step wins), or None when the run has no such sequence (as in
+        Aim). ``context`` is a dict or a ``Context``."""
+        if self._metric_key(name, context) is None:
+            return None
         if not self.read_only and not self._closed:
             self.flush()
         return self._read_metric(name, context)

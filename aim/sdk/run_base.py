@@ -23,7 +23,7 @@ from aim.core.values import json_like, param_value
 from aim.errors import RunClosedError, RunNotFoundError, RunWriteError
 from aim.sdk import capture, exit_hooks, indexer
 from aim.sdk.flush_thread import FlushThread
-from aim.sdk.metrics import MetricSequence, read_metric
+from aim.sdk.metrics import Metric, read_metric
 from aim.sdk.repo import Repo, resolve_repo
 from aim.sdk.run_sinks import CaptureSink, IndexSync
 from aim.sdk.run_sinks import now as _now
@@ -327,15 +327,13 @@ class RunBase:
         with self._lock:
             return [(k[0], dict(e[3])) for k, e in self._summary.sequences.items()]
 
-    def _metric_key(self, name: str, context: Mapping[str, Any] | None) -> SeqKey:
+    def _metric_key(self, name: str, context: Mapping[str, Any] | None) -> SeqKey | None:
         key: SeqKey = (name, context_key(context))
-        if key not in self._summary.sequences:
-            raise KeyError(f"run {self.hash} has no metric {name!r} with context {dict(context or {})}")
-        return key
+        return key if key in self._summary.sequences else None
 
-    def _read_metric(self, name: str, context: Mapping[str, Any] | None) -> MetricSequence:
+    def _read_metric(self, name: str, context: Mapping[str, Any] | None) -> Metric:
         """Read one sequence from disk (blocking IO)."""
-        return read_metric(self.repo.layout.segment_paths(self.hash), name, dict(context or {}))
+        return read_metric(self.repo.layout.segment_paths(self.hash), name, dict(context or {}), self)
 
     # --- capture: system metrics, terminal output, system params -----------------------------
     def _start_capture(self) -> None:
