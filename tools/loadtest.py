@@ -131,9 +131,10 @@ def check(repo: str, ledgers: list[Path]) -> tuple[dict[str, int], list[str]]:
             failures.append(f"{h}: lost (not on disk)")
             continue
         seq = Run(h, repo=repo, read_only=True).get_metric("loss")
+        steps, values = (seq.steps, list(seq.values)) if seq is not None else ([], [])
         want = [value(x["worker"], x["run_no"], s) for s in range(x["events"])]
-        if seq.steps != list(range(x["events"])) or seq.values != want:
-            failures.append(f"{h}: {len(seq.steps)} points, expected {x['events']} (lost or duplicated)")
+        if steps != list(range(x["events"])) or values != want:
+            failures.append(f"{h}: {len(steps)} points, expected {x['events']} (lost or duplicated)")
     verify = subprocess.run([sys.executable, "-m", "aim", "storage", "verify", "--json", "--repo", repo],
                             capture_output=True, text=True)
     if verify.returncode != 0 or verify.stdout.strip():

@@ -45,14 +45,10 @@ async def train(args: argparse.Namespace) -> None:
                               "backend": args.backend}
             step = 0
         else:
-            try:
-                step = len(await run.get_metric("loss", TRAIN))
-            except KeyError:
-                step = 0
-        try:
-            acc_done = set((await run.get_metric("acc", VAL)).steps)
-        except KeyError:
-            acc_done = set()
+            loss = await run.get_metric("loss", TRAIN)  # None when nothing of it was durable
+            step = len(loss) if loss is not None else 0
+        acc = await run.get_metric("acc", VAL)
+        acc_done = set(acc.steps) if acc is not None else set()
         await run.flush()
 
         state_dir = Path(args.state_dir or args.repo)

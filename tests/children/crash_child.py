@@ -87,14 +87,10 @@ def main(argv: list[str] | None = None) -> None:
         step = 0
     else:
         run = Run(run_hash=args.run_hash, repo=args.repo, **kwargs)
-        try:
-            step = len(run.get_metric("loss", TRAIN))
-        except KeyError:
-            step = 0
-    try:
-        acc_done = set(run.get_metric("acc", VAL).steps)
-    except KeyError:
-        acc_done = set()
+        loss = run.get_metric("loss", TRAIN)  # None when nothing of it was durable
+        step = len(loss) if loss is not None else 0
+    acc = run.get_metric("acc", VAL)
+    acc_done = set(acc.steps) if acc is not None else set()
     run.flush()
 
     state_dir = Path(args.state_dir or args.repo)

@@ -101,10 +101,8 @@ def check_async_resume(repo: Path, run_hash: str, facts: KillFacts, backend: str
         async with AsyncRun(run_hash=run_hash, repo=repo, flush_interval=0.05, system_tracking_interval=None,
                             capture_terminal_logs=False) as run:
             status = run.status
-            try:
-                seen = len(await run.get_metric("loss", TRAIN))
-            except KeyError:
-                seen = 0
+            loss = await run.get_metric("loss", TRAIN)
+            seen = len(loss) if loss is not None else 0
             await run.track(loss_value(step), name="loss", context=TRAIN)
             await run.flush()
         return status, seen
