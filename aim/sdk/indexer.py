@@ -61,15 +61,18 @@ def sequence_row(key: SeqKey, entry: list[Any]) -> tuple[str, str, int, int, str
 
 
 def write_summary(index: Index, summary: RunSummary, log_size: int,
-                  sequences: list[SeqKey] | None = None, params: bool = True) -> None:
+                  sequences: list[SeqKey] | None = None, params: bool = True,
+                  if_unchanged: tuple[str, int] | bool | None = False) -> None:
     """Write a summary's rows; ``sequences=None`` writes all of them, and drops rows of
-    sequences the summary does not have (it is a replay: the log is the truth)."""
+    sequences the summary does not have (it is a replay: the log is the truth).
+    ``if_unchanged``: only over the row an earlier read saw (see ``Index.write_run``)."""
     keys = list(summary.sequences) if sequences is None else sequences
     index.write_run(
         run_row(summary, log_size),
         [sequence_row(k, summary.sequences[k]) for k in keys],
         leaf_keys(summary.params) if params else None,
         all_sequences=sequences is None,
+        if_unchanged=if_unchanged,
     )
 
 
@@ -179,7 +182,9 @@ def heal(layout: RepoLayout, index: Index, *, full: bool = False) -> int:
             # Its writer died (the lock is free): the rows it last wrote may count events that
             # never reached the log, so they are rebuilt from the log, once, and marked.
             summary.status = ev.STATUS_CRASHED
-        write_summary(index, summary, size)
+        # The lock was free when it was probed, but a writer may have resumed the run, written
+        # and closed since: its row is then not the one read above, and it stays.
+        write_summary(index, summary, size, if_unchanged=False if full else state)
         changed += 1
     present = set(on_disk)
     for h in known:

@@ -209,15 +209,25 @@ class Index:
         param_keys: list[str] | None,
         *,
         all_sequences: bool = False,
-    ) -> None:
-        """Upsert one run's row, and (when given) its sequences and param keys, atomically.
+        if_unchanged: tuple[str, int] | bool | None = False,
+    ) -> bool:
+        """Upsert one run's row, and (when given) its sequences and param keys, atomically;
+        return False when nothing was written.
 
         ``all_sequences``: ``sequences`` is the run's whole set (a replay of its log), so rows
         of sequences not in it go: a writer indexes a new sequence when it is tracked, and when
         it dies before that event reached the log, its row must not outlive it.
+        ``if_unchanged``: a compare-and-set for a replay made from what an earlier read of the
+        index saw: ``(status, log_size)`` of the row then, or None when there was no row. When
+        the row is no longer that (a writer resumed the run, wrote and closed between the replay
+        and this write), nothing is written: an older state must not be put back.
         """
         h = run_row["hash"]
         with self._transaction() as db:
+            if if_unchanged is not False:
+                have = db.execute("SELECT status, log_size FROM runs WHERE hash = ?", (h,)).fetchone()
+                if (tuple(have) if have is not None else None) != if_unchanged:
+                    return False
             if all_sequences:
                 db.execute("DELETE FROM sequences WHERE hash = ?", (h,))
             db.execute(
@@ -233,6 +243,7 @@ class Index:
             if param_keys is not None:
                 db.execute("DELETE FROM param_keys WHERE hash = ?", (h,))
                 db.executemany("INSERT OR IGNORE INTO param_keys VALUES (?, ?)", [(h, k) for k in param_keys])
+        return True
 
     def update_run(self, run_hash: str, **fields: Any) -> bool:
         """Change some columns of one run's row; False when the run has no row."""
