@@ -69,7 +69,7 @@ def metric_value(value: Any, name: str) -> float | int | str:
     ``float``, or for a non-finite float its stored string. The common case (an exact float)
     is handled by the caller inline; this is the slow path.
     """
-    number = _number(value)
+    number = real_number(value)
     if number is None:
         raise MetricValueError(
             f"metric {name!r}: value must be a real number, got {type(value).__name__}"
@@ -82,8 +82,9 @@ def metric_value(value: Any, name: str) -> float | int | str:
     return number
 
 
-def _number(value: Any) -> int | float | None:
-    """The exact builtin int or float a value stands for; None when it is not a real number."""
+def real_number(value: Any) -> int | float | None:
+    """The exact builtin int or float a value stands for; None when it is not a real number
+    (bool, str, complex, sequences and arrays of more than one element included)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -97,7 +98,7 @@ def _number(value: Any) -> int | float | None:
         except (ValueError, TypeError, RuntimeError, IndexError):
             return None  # more than one element
         if isinstance(inner, (int, float)) and not isinstance(inner, bool):
-            return _number(inner)
+            return real_number(inner)
         return None
     if hasattr(type(value), "__float__") and not isinstance(value, (str, bytes, complex)):
         try:
@@ -268,11 +269,6 @@ def bytes_from_stored(value: Any) -> Any:
         except ValueError:
             return value
     return value
-
-
-def restore_floats(value: Any, float_paths: list[list[str]]) -> Any:
-    """Undo the non-finite float replacement for the listed sub-paths."""
-    return restore_paths(value, float_paths, float_from_stored)
 
 
 def to_json_form(value: Any) -> Any:

@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from aim.core import events as ev
+from aim.core.values import real_number
 from aim.errors import MissingExtraError
 from aim.sdk.run import Run
 
@@ -75,21 +76,12 @@ def storable(value: Any, depth: int = 0) -> Any:
 
 
 def as_number(value: Any) -> float | int | None:
-    """A metric value as a plain number, or None when it is not one (a string, an array)."""
+    """A metric value as a plain number, or None when it is not one (a string, an array).
+
+    Frameworks log flags as bools: those count as 0 and 1 here (``track`` refuses a bool)."""
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    item = getattr(value, "item", None)
-    if callable(item) and (getattr(value, "ndim", None) == 0 or getattr(value, "size", None) == 1):
-        try:
-            got = item()
-        except Exception:
-            return None
-        return got if isinstance(got, (int, float)) and not isinstance(got, bool) else None
-    return None
+    return real_number(value)
 
 
 class RunHolder:

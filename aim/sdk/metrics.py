@@ -212,10 +212,6 @@ class Metric:
         return pd.DataFrame(data)
 
 
-# The name this module had before Aim's shapes: kept for code that imported it.
-MetricSequence = Metric
-
-
 def read_metric(segments: list[Path], name: str, context: dict[str, Any],
                 run: RunBase | None = None) -> Metric:
     """Collect one sequence from segment files (a streaming pass over the log)."""

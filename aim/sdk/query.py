@@ -12,6 +12,7 @@ import enum
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -97,7 +98,7 @@ def matching_rows(repo: Repo, query: str, rows: list[dict[str, Any]],
     show = report_mode is QueryReportMode.PROGRESS_BAR and len(rows) > 1000 and sys.stderr.isatty()
     for i, row in enumerate(rows):
         h = row["hash"]
-        view = RunView(row, lambda h=h: sequence_infos(repo, h), now)  # type: ignore[misc]
+        view = RunView(row, partial(sequence_infos, repo, h), now)
         if evaluate(parsed, {"run": view}):
             out.append(row)
         if show and i % 1000 == 999:

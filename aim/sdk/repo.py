@@ -266,9 +266,9 @@ class Repo:
 
     def verify(self, repair: bool = False) -> list[Any]:
         """Check every segment, ``seq`` order and the index; list the problems (``Problem``)."""
-        from aim.sdk import maintenance
+        from aim.sdk import verify
 
-        return maintenance.verify(self, repair=repair)
+        return verify.verify(self, repair=repair)
 
     # --- registry (autocomplete) -----------------------------------------------------------
     # --- object storage --------------------------------------------------------------------

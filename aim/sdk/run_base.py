@@ -407,8 +407,8 @@ class RunBase:
             return
         try:
             if threading.current_thread().name.startswith("aim-"):
-                # Dropped inside one of aim's own threads (the flusher, the sampler, a capture
-                # pump): closing joins those threads, so it happens in a thread of its own.
+                # A guard: aim's threads hold sinks, not runs, but were a run ever dropped in one
+                # of them, closing there would join that very thread.
                 threading.Thread(target=self._close_unreferenced, name=f"close-{self.hash[:8]}").start()
             else:
                 self._close_unreferenced()

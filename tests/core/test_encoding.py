@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from aim.core import events as ev
 from aim.core.encoding import context_key, decode_event, encode_event, encode_events
-from aim.core.values import json_like, metric_value, restore_floats
+from aim.core.values import float_from_stored, json_like, metric_value, restore_paths
 from aim.errors import MetricValueError, ParamTypeError
 
 
@@ -47,7 +47,7 @@ def test_json_like_copies_and_marks_nonfinite_paths():
     assert floats == [["a", "b", "1"], ["a", "b", "2", "1"]]
     src["a"]["b"].append(3)
     assert stored["a"]["b"] == [1, "NaN", [2, "Infinity"]]  # a copy, not the caller's object
-    back = restore_floats(orjson.loads(orjson.dumps(stored)), floats)
+    back = restore_paths(orjson.loads(orjson.dumps(stored)), floats, float_from_stored)
     assert math.isnan(back["a"]["b"][1]) and back["a"]["b"][2][1] == math.inf
     assert back["s"] == "NaN"  # a string that looks like NaN stays a string
 

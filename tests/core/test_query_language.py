@@ -116,3 +116,11 @@ def test_errors_name_the_column():
         parse("run.name == 'x' and open('f')")  # 'open' starts at the 21st character
     with pytest.raises(QueryError, match="unknown name 'foo'"):
         parse("foo.bar == 1")
+
+
+def test_a_query_over_several_lines_keeps_its_strings_as_typed():
+    row = {**ROW, "name": "two  spaces"}
+    assert holds('run.name ==\n    "two  spaces"', row) is True
+    assert holds('run.name == "two spaces"', row) is False
+    with pytest.raises(QueryError, match="line 2, column"):
+        parse('run.name == "a" and\n  run.tags ==')

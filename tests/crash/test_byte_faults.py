@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 import aim.sdk.maintenance
+import aim.sdk.verify
 from aim.storage.frames import new_compressor
 from aim.storage.repair import RepairReport
 from aim.storage.segment_reader import SegmentScan, iter_payloads
@@ -76,7 +77,7 @@ def test_a_repair_that_cuts_nothing_is_caught(bench, monkeypatch):
 
 
 def test_a_verify_silent_about_index_drift_is_caught(bench, monkeypatch):
-    monkeypatch.setattr(aim.sdk.maintenance, "_index_drift", lambda repo, h, repair: [])
+    monkeypatch.setattr(aim.sdk.verify, "_index_drift", lambda repo, h, repair: [])
     with pytest.raises(FaultCheckFailure, match=r"verify reported \[\], expected exactly \[\('index_drift'"):
         bench.truncation(bench.frames[-1].start)
 

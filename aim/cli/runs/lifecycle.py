@@ -28,21 +28,21 @@ def rm(repo: str, runs: tuple[str, ...], experiment: str | None, older_than: str
     valid events stay restorable until prune); a run directory that holds no event at all (its
     writer died before writing) is removed at once.
     """
-    from aim.sdk import maintenance
+    from aim.sdk import maintenance, verify
 
     r = open_repo(repo)
     if corrupted:
         if runs or experiment is not None or older_than is not None:
             raise click.UsageError("--corrupted chooses the runs itself: give no RUNS, --experiment "
                                    "or --older-than with it")
-        found = maintenance.corrupted_runs(r)
+        found = verify.corrupted_runs(r)
         hashes = sorted(found)
         if hashes and not yes:
             for h in hashes:
                 click.echo(f"{h}  {found[h][0].kind}: {found[h][0].detail}")
             click.confirm(f"Delete {len(hashes)} corrupted run{'s' if len(hashes) != 1 else ''}?",
                           abort=True)
-        report(maintenance.remove_corrupted(r, hashes), [], "deleted")
+        report(verify.remove_corrupted(r, hashes), [], "deleted")
         return
     hashes, errors = select(r, runs, experiment=experiment, older_than=older_than, deleted=None)
     if hashes and not yes:

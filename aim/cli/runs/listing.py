@@ -52,9 +52,9 @@ def ls(repo: str, experiment: str | None, deleted: bool, corrupted: bool, query:
 
 
 def _ls_corrupted(r: Any, as_json: bool) -> None:
-    from aim.sdk import maintenance
+    from aim.sdk.verify import corrupted_runs
 
-    found = maintenance.corrupted_runs(r)
+    found = corrupted_runs(r)
     if as_json:
         for h, problems in sorted(found.items()):
             echo_json({"hash": h, "problems": [{"kind": p.kind, "where": p.where, "detail": p.detail}

@@ -4,14 +4,13 @@ The text is parsed with ``ast`` (never ``eval``/``exec``) and every node is chec
 expressions (no lambdas, comprehensions, f-strings, walrus or starred), no name but the
 query's variables and a few functions, no attribute that starts with ``_``, calls only to
 allow-listed functions and methods, and bounded size, depth and constants. What passes is a
-``Query``: the tree, and which variables it reads (so a run query that never looks at metrics
-costs no sequence lookups).
+``Query``: its text and its tree.
 """
 
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aim.errors import QueryError
 
@@ -42,12 +41,10 @@ _PLAIN = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast
 
 @dataclass(frozen=True)
 class Query:
-    """A checked query: its text, its tree, and the variables it reads."""
+    """A checked query: its text and its tree."""
 
     text: str
     tree: ast.Expression
-    variables: frozenset[str] = field(default_factory=frozenset)
-    uses_metrics: bool = False  # reads ``run.metrics`` (a sequence lookup per run)
 
     @property
     def empty(self) -> bool:
@@ -74,25 +71,33 @@ def parse(text: str, variables: frozenset[str] = frozenset({"run"})) -> Query:
         raise QueryError(f"invalid query: {len(text):,} characters, more than the {MAX_CHARS:,} allowed")
     if not text.strip():
         return Query(text, ast.Expression(body=ast.Constant(True)))
-    if "\n" in text.strip() or "\r" in text:
-        text = " ".join(text.split())  # one logical line: queries typed over several lines
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        # In parentheses, on lines of their own: a query typed over several lines parses, its
+        # string constants stay as typed, and the columns of its first line stay its own.
+        tree = ast.parse(f"(\n{text}\n)", mode="eval")
     except SyntaxError as exc:
-        raise QueryError(f"invalid query at column {exc.offset or len(text.strip())}: {exc.msg}") from None
+        raise QueryError(f"invalid query at {_position(text, exc)}: {exc.msg}") from None
     except (ValueError, RecursionError, MemoryError):  # null bytes, absurd nesting
         raise QueryError("invalid query: it cannot be parsed") from None
-    checker = _Checker(variables)
-    checker.check(tree, 0)
-    return Query(text, tree, frozenset(checker.used), checker.uses_metrics)
+    _Checker(variables).check(tree, 0)
+    return Query(text, tree)
+
+
+def _position(text: str, exc: SyntaxError) -> str:
+    """Where in ``text`` a syntax error is (it was parsed one line down, in parentheses)."""
+    lines = text.split("\n")
+    line = (exc.lineno or 0) - 1
+    if not 1 <= line <= len(lines):  # at the closing parenthesis: the query ended too soon
+        line, column = len(lines), len(lines[-1]) + 1
+    else:
+        column = exc.offset or 1
+    return f"column {column}" if len(lines) == 1 else f"line {line}, column {column}"
 
 
 class _Checker:
     def __init__(self, variables: frozenset[str]) -> None:
         self.variables = variables
-        self.used: set[str] = set()
         self.nodes = 0
-        self.uses_metrics = False
 
     def check(self, node: ast.AST, depth: int) -> None:
         self.nodes += 1
@@ -124,9 +129,7 @@ class _Checker:
             raise error(node, f"a string of {len(value):,} characters (at most {MAX_CONSTANT_CHARS:,})")
 
     def _name(self, node: ast.Name) -> None:
-        if node.id in self.variables:
-            self.used.add(node.id)
-        elif node.id not in FUNCTIONS and node.id not in MODULES:
+        if node.id not in self.variables and node.id not in FUNCTIONS and node.id not in MODULES:
             known = ", ".join(sorted(self.variables))
             raise error(node, f"unknown name {node.id!r} (a query reads {known})")
 
@@ -135,8 +138,6 @@ class _Checker:
             raise error(node, f"attribute {node.attr!r} is not allowed (no names starting with '_')")
         if isinstance(node.value, ast.Name) and node.value.id in MODULES:
             raise error(node, f"{node.value.id}.{node.attr} can only be called")
-        if node.attr == "metrics" and isinstance(node.value, ast.Name) and node.value.id == "run":
-            self.uses_metrics = True
 
     def _call(self, node: ast.Call, depth: int) -> None:
         if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):

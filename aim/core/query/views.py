@@ -14,7 +14,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from aim.core import events as ev
+from aim.core.encoding import context_key
 from aim.core.query.evaluate import MISSING, Queryable, item
+from aim.errors import MetricValueError
 
 # (name, context dict, points, last step, last value) per sequence, as the index keeps them.
 SequenceInfo = tuple[str, dict[str, Any], int, int, Any]
@@ -37,7 +39,7 @@ class MetricsView(Queryable):
 
     def __init__(self, load: Callable[[], list[SequenceInfo]]) -> None:
         self._load = load
-        self._by_key: dict[tuple[str, tuple[tuple[str, Any], ...]], SequenceInfo] | None = None
+        self._by_key: dict[tuple[str, bytes], SequenceInfo] | None = None
 
     def query_item(self, key: Any) -> Any:
         if isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], Mapping):
@@ -47,33 +49,17 @@ class MetricsView(Queryable):
         else:
             return MISSING
         if self._by_key is None:
-            self._by_key = {(i[0], _frozen(i[1])): i for i in self._load()}
+            # The canonical context bytes the log and the index use: 1, 1.0 and true stay apart.
+            self._by_key = {(i[0], context_key(i[1])): i for i in self._load()}
         try:
-            found = self._by_key.get((name, _frozen(context)))
-        except TypeError:  # an unhashable context value
+            found = self._by_key.get((name, context_key(context)))
+        except MetricValueError:  # not a context that could have been tracked
             return MISSING
         return SequenceView(found) if found is not None else MISSING
 
 
-def _frozen(context: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
-    return tuple(sorted((k, _hashable(v)) for k, v in context.items()))
-
-
-def _hashable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return _frozen(value)
-    if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
-    # JSON keeps 1, 1.0 and true apart: so do contexts (see core/encoding.context_key).
-    return (type(value).__name__, value)
-
-
 class RunView(Queryable):
     """One run as a query sees it, from its index row (and its sequences, loaded on demand)."""
-
-    FIELDS = frozenset({"hash", "name", "experiment", "description", "tags", "archived", "active",
-                        "status", "deleted", "creation_time", "end_time", "created_at",
-                        "finalized_at", "duration", "metrics", "params"})
 
     def __init__(self, row: Mapping[str, Any], sequences: Callable[[], list[SequenceInfo]],
                  now: float) -> None:
