@@ -15,7 +15,13 @@ import orjson
 from aim.core import events as ev
 from aim.core.params import leaf_keys
 from aim.core.projection import LAST_VALUE, NEXT_STEP, POINTS, RunSummary, SeqKey, replay
-from aim.core.values import to_json_form
+from aim.core.values import (
+    bytes_from_stored,
+    float_from_stored,
+    param_value,
+    restore_paths,
+    to_json_form,
+)
 from aim.storage.hashes import is_run_hash
 from aim.storage.index import Index, IndexCorruptError, drop_index_files
 from aim.storage.layout import RepoLayout
@@ -45,13 +51,28 @@ def run_row(summary: RunSummary, log_size: int) -> dict[str, Any]:
         "end_time": summary.end_time,
         "last_seq": summary.last_seq,
         "tags": orjson.dumps(summary.tags).decode(),
-        "params": _params_json(summary.params),
         "log_size": log_size,
+        **params_columns(summary.params),
     }
 
 
-def _params_json(params: dict[str, Any]) -> str:
-    return orjson.dumps(to_json_form(params)).decode()
+def params_columns(params: dict[str, Any]) -> dict[str, str]:
+    """``params`` (the JSON form) and ``params_marks`` (where non-finite floats and bytes are,
+    as in a ``param.set`` event), so that ``params_from_row`` gives back the exact params."""
+    stored = param_value(params, ())
+    marks = {k: v for k, v in (("floats", stored.floats), ("bytes", stored.bytes)) if v}
+    return {"params": orjson.dumps(stored.value).decode(),
+            "params_marks": orjson.dumps(marks).decode() if marks else ""}
+
+
+def params_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row's params exactly as the log's replay gives them (NaN, infinities and bytes back)."""
+    params = orjson.loads(row["params"])
+    if row.get("params_marks"):
+        marks = orjson.loads(row["params_marks"])
+        params = restore_paths(params, marks.get("floats") or [], float_from_stored)
+        params = restore_paths(params, marks.get("bytes") or [], bytes_from_stored)
+    return params  # type: ignore[no-any-return]
 
 
 def sequence_row(key: SeqKey, entry: list[Any]) -> tuple[str, str, int, int, str | None]:

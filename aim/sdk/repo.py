@@ -113,7 +113,8 @@ class Repo:
         )
         for row in rows:
             row["tags"] = orjson.loads(row["tags"])
-            row["params"] = orjson.loads(row["params"])
+            row["params"] = indexer.params_from_row(row)
+            del row["params_marks"]
             row["archived"] = bool(row["archived"])
             row["deleted"] = bool(row["deleted"])
             row["status"] = self._live_status(row["hash"], row["status"])

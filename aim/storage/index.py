@@ -21,7 +21,7 @@ from typing import Any
 
 from aim.errors import AimError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: params_marks (exact params without the log)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS runs (
     last_seq INTEGER NOT NULL,
     tags TEXT NOT NULL,
     params TEXT NOT NULL,
-    log_size INTEGER NOT NULL
+    log_size INTEGER NOT NULL,
+    params_marks TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_by_time ON runs (creation_time);
 CREATE TABLE IF NOT EXISTS sequences (
@@ -71,7 +72,10 @@ RUN_COLUMNS = (
     "tags",
     "params",
     "log_size",
+    "params_marks",
 )
+# Columns a row may leave out: params_marks is empty when no param needs a note.
+_ROW_DEFAULTS = {"params_marks": ""}
 
 
 class IndexCorruptError(AimError):
@@ -223,6 +227,7 @@ class Index:
         and this write), nothing is written: an older state must not be put back.
         """
         h = run_row["hash"]
+        run_row = {**_ROW_DEFAULTS, **run_row}
         with self._transaction() as db:
             if if_unchanged is not False:
                 have = db.execute("SELECT status, log_size FROM runs WHERE hash = ?", (h,)).fetchone()
