@@ -12,6 +12,7 @@ import orjson
 from aim.core import events as ev
 from aim.errors import RunNotFoundError
 from aim.sdk import indexer
+from aim.sdk.repo_read import RepoReadMixin
 from aim.storage.hashes import validate_run_hash
 from aim.storage.index import Index
 from aim.storage.layout import AIM_DIR, RepoLayout, resolve_aim_dir
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from aim.sdk.run import Run
 
 
-class Repo:
+class Repo(RepoReadMixin):
     """An aim repository: the ``.aim`` folder holding run logs and the index.
 
     ``Repo(path)`` opens an existing repository; ``path`` may name the folder that holds

@@ -25,6 +25,7 @@ from aim.sdk import capture, exit_hooks, indexer
 from aim.sdk.flush_thread import FlushThread
 from aim.sdk.metrics import Metric, read_metric
 from aim.sdk.repo import Repo, resolve_repo
+from aim.sdk.run_read import RunReadMixin
 from aim.sdk.run_sinks import CaptureSink, IndexSync
 from aim.sdk.run_sinks import now as _now
 from aim.storage.hashes import new_run_hash, validate_run_hash
@@ -37,7 +38,7 @@ DEFAULT_SYSTEM_TRACKING_INTERVAL = 10.0  # seconds, as in Aim
 
 
 
-class RunBase:
+class RunBase(RunReadMixin):
     """State and behaviour shared by ``Run`` and ``AsyncRun`` (see their docstrings)."""
 
     def _configure(
