@@ -11,6 +11,7 @@ import anyio
 
 from aim.sdk.async_run import AsyncRun
 from aim.sdk.repo import Repo
+from aim.sdk.repo_read import SequenceInfo
 
 if TYPE_CHECKING:
     from aim.sdk.query import QueryReportMode, QueryRunCollection
@@ -21,7 +22,9 @@ class AsyncRepo:
 
     ``await AsyncRepo.from_path(path)``; then ``await repo.list_runs()``, ``get_run``,
     ``delete_run(s)``, ``restore_run(s)``, ``prune``, ``copy_runs``, ``move_runs``,
-    ``verify``, ``reindex``: each runs ``Repo``'s method in a worker thread.
+    ``verify``, ``reindex``, and Aim's read API (``exists``, ``run_exists``,
+    ``total_runs_count``, ``list_active_runs``, ``collect_sequence_info``,
+    ``collect_params_info``): each runs ``Repo``'s method in a worker thread.
     """
 
     def __init__(self, repo: Repo) -> None:
@@ -140,6 +143,32 @@ class AsyncRepo:
     async def available_params(self) -> list[str]:
         """Distinct param keys in the repo."""
         return await self._call("available_params")
+
+    # --- Aim's read API (see Repo: aim/sdk/repo_read.py) ---------------------------------
+    @classmethod
+    async def exists(cls, path: str | os.PathLike[str]) -> bool:
+        """True when there is a repository at ``path`` (see ``Repo.exists``)."""
+        return await anyio.to_thread.run_sync(Repo.exists, path)
+
+    async def run_exists(self, run_hash: str) -> bool:
+        """True when the run is in the repository and not deleted."""
+        return await self._call("run_exists", run_hash)
+
+    async def total_runs_count(self) -> int:
+        """How many (not deleted) runs the repository holds."""
+        return await self._call("total_runs_count")
+
+    async def list_active_runs(self) -> list[str]:
+        """Hashes of the runs a live writer is recording, oldest first."""
+        return await self._call("list_active_runs")
+
+    async def collect_sequence_info(self, sequence_types: str | tuple[str, ...]) -> SequenceInfo:
+        """Aim's ``{type: {name: [context dicts]}}`` over the repository."""
+        return await self._call("collect_sequence_info", sequence_types)
+
+    async def collect_params_info(self) -> dict[str, Any]:
+        """Aim's param key tree with ``__example_type__`` leaves (see ``Repo.collect_params_info``)."""
+        return await self._call("collect_params_info")
 
     async def upload(
         self,
