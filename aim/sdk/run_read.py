@@ -349,10 +349,14 @@ class RunReadMixin:
         for e in self._events_of(ev.LOG_RECORD):
             ts = float(e.get("ts", 0.0))
             where = (str(e["file"]), int(e.get("line") or 0)) if e.get("file") else None
+            record = LogRecord(str(e.get("message", "")), _LEVELS.get(str(e.get("level")), logging.NOTSET),
+                               ts, where)
             extra = e.get("extra")
-            level = _LEVELS.get(str(e.get("level")), logging.NOTSET)
-            records.append(LogRecord(str(e.get("message", "")), level, ts, where,
-                                     **(extra if isinstance(extra, dict) else {})))
+            if isinstance(extra, dict) and extra:
+                # Set, not passed as keywords: `log_info("m", level=3)` is a record here (Aim's
+                # raises), and its `level` must not collide with LogRecord's own argument.
+                record.storage["extra_args"] = extra
+            records.append(record)
             times.append(ts)
         return LogRecords("__log_records", self._run(), records, times) if records else None
 

@@ -193,7 +193,7 @@ def test_log_records_have_level_message_time_and_extra_args(repo_path):
     run.log_info("started", lr=0.1, layers=[1, 2])
     line = sys._getframe().f_lineno - 1
     run.log_warning("w")
-    run.log_error("boom", code=3)
+    run.log_error("boom", code=3, level="mine", message="m")  # names LogRecord's own arguments use
     records = run.get_log_records()  # a writer reads its own records: flushed first
     assert records is not None and len(records) == 4
     run.close()
@@ -201,7 +201,8 @@ def test_log_records_have_level_message_time_and_extra_args(repo_path):
     assert [(r.level, r.level_name, r.message) for r in back] == [
         (logging.DEBUG, "DEBUG", "d"), (logging.INFO, "INFO", "started"),
         (logging.WARNING, "WARNING", "w"), (logging.ERROR, "ERROR", "boom")]
-    assert [r.extra_args for r in back] == [None, {"lr": 0.1, "layers": [1, 2]}, None, {"code": 3}]
+    assert [r.extra_args for r in back] == [
+        None, {"lr": 0.1, "layers": [1, 2]}, None, {"code": 3, "level": "mine", "message": "m"}]
     assert all(before - 0.002 <= r.timestamp <= run.end_time for r in back)
     assert back.values[1].logger_info == (__file__, line)
     assert back.values[1].json() == {"message": "started", "log_level": "INFO",
