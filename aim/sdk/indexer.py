@@ -72,7 +72,7 @@ def params_from_row(row: dict[str, Any]) -> dict[str, Any]:
         marks = orjson.loads(row["params_marks"])
         params = restore_paths(params, marks.get("floats") or [], float_from_stored)
         params = restore_paths(params, marks.get("bytes") or [], bytes_from_stored)
-    return params  # type: ignore[no-any-return]
+    return params
 
 
 def sequence_row(key: SeqKey, entry: list[Any]) -> tuple[str, str, int, int, str | None]:
@@ -95,6 +95,26 @@ def write_summary(index: Index, summary: RunSummary, log_size: int,
         all_sequences=sequences is None,
         if_unchanged=if_unchanged,
     )
+
+
+def indexed_summary(index: Index, layout: RepoLayout, run_hash: str) -> RunSummary | None:
+    """A run's summary from its index rows, without reading its log; None when the rows may
+    be behind the log (no row; a live or dead writer's "running" row, whose sequence rows
+    lag by up to a few seconds; or a log whose size differs from the row's)."""
+    row = index.run_row(run_hash)
+    if row is None or row["status"] == ev.STATUS_RUNNING or row["log_size"] != log_size(layout, run_hash):
+        return None
+    summary = RunSummary(
+        hash=run_hash, experiment=row["experiment"], name=row["name"],
+        description=row["description"], archived=bool(row["archived"]),
+        tags=orjson.loads(row["tags"]), params=params_from_row(row),
+        creation_time=row["creation_time"], end_time=row["end_time"], status=row["status"],
+        deleted=bool(row["deleted"]), last_seq=row["last_seq"],
+    )
+    for name, context, points, last_step, last_value in index.sequence_rows(run_hash):
+        value = None if last_value is None else float_from_stored(orjson.loads(last_value))
+        summary.sequences[(name, context.encode())] = [last_step + 1, points, value, orjson.loads(context)]
+    return summary
 
 
 def replay_run(layout: RepoLayout, run_hash: str) -> tuple[RunSummary, list[SegmentScan], int]:
@@ -211,14 +231,23 @@ def heal(layout: RepoLayout, index: Index, *, full: bool = False) -> int:
     for h in known:
         if h not in present:
             index.remove_run(h)
+            _drop_series(layout, h)
             changed += 1
     return changed
+
+
+def _drop_series(layout: RepoLayout, run_hash: str | None = None) -> None:
+    # Imported here: listing runs from a healthy index never needs zstandard.
+    from aim.sdk import series
+
+    series.drop(layout, run_hash)
 
 
 def rebuild(layout: RepoLayout) -> int:
     """Drop the index and replay every run's log into a fresh one; return the run count."""
     layout.index_dir.mkdir(exist_ok=True)
     drop_index_files(layout.index_db)
+    _drop_series(layout)  # rebuilt from the logs on each run's next read
     index = Index(layout.index_db)
     try:
         heal(layout, index, full=True)

@@ -11,6 +11,7 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from aim.core import events as ev
@@ -21,9 +22,9 @@ from aim.core.projection import RunSummary, SeqKey
 from aim.core.run_state import RunState
 from aim.core.values import json_like, param_value
 from aim.errors import RunClosedError, RunNotFoundError, RunWriteError
-from aim.sdk import capture, exit_hooks, indexer
+from aim.sdk import capture, exit_hooks, indexer, series
 from aim.sdk.flush_thread import FlushThread
-from aim.sdk.metrics import Metric, read_metric
+from aim.sdk.metrics import Metric
 from aim.sdk.repo import Repo, resolve_repo
 from aim.sdk.run_read import RunReadMixin
 from aim.sdk.run_sinks import CaptureSink, IndexSync
@@ -32,9 +33,11 @@ from aim.storage.hashes import new_run_hash, validate_run_hash
 from aim.storage.lock import RunLock, create_locked, is_locked
 from aim.storage.repair import repair_scans
 from aim.storage.segment_writer import SegmentWriter
+from aim.storage.series_files import Columns
 
 _time_ns = time.time_ns
 DEFAULT_SYSTEM_TRACKING_INTERVAL = 10.0  # seconds, as in Aim
+CLOSE_CATCH_UP_BYTES = 2 << 20  # ~160k metric events: about a second here, well under elsewhere
 
 
 
@@ -97,7 +100,12 @@ class RunBase(RunReadMixin):
                 raise ValueError("read_only=True needs a run_hash")
             self.hash = run_hash
             self._require_run_dir()
-            self._state = RunState(indexer.replay_run(layout, run_hash)[0], self._policy)
+            # From the index rows when they are current (no log read: opening a million-event
+            # run costs a row lookup and a stat per segment), else a replay of the log.
+            summary = indexer.indexed_summary(self.repo.index, layout, run_hash)
+            if summary is None:
+                summary = indexer.replay_run(layout, run_hash)[0]
+            self._state = RunState(summary, self._policy)
             self._state.freeze(f"run {run_hash} is open read-only; open it with Run(run_hash=...) to write")
             self._state_track = self._state.track
             self._closed = True
@@ -323,18 +331,30 @@ class RunBase(RunReadMixin):
         return self.status == ev.STATUS_RUNNING
 
     # --- reading back --------------------------------------------------------------------------
-    def metrics(self) -> list[tuple[str, dict[str, Any]]]:
-        """The (name, context) of every metric sequence of the run."""
+    def metrics(self) -> list[Metric]:
+        """Every metric sequence of the run as a ``Metric`` (Aim's ``run.metrics()``), ordered
+        by name then context; each reads its points on first use."""
         with self._lock:
-            return [(k[0], dict(e[3])) for k, e in self._summary.sequences.items()]
+            infos = sorted(((k[0], k[1], dict(e[3])) for k, e in self._summary.sequences.items()),
+                           key=lambda i: (i[0], i[1]))
+        return [Metric(name, context, self, load=partial(self._metric_columns, name, context))
+                for name, _, context in infos]
 
     def _metric_key(self, name: str, context: Mapping[str, Any] | None) -> SeqKey | None:
         key: SeqKey = (name, context_key(context))
         return key if key in self._summary.sequences else None
 
+    def _metric_columns(self, name: str, context: dict[str, Any]) -> Columns | None:
+        """One sequence's points from the series store; a writer flushes first, so a read
+        sees everything tracked before it (blocking IO)."""
+        if not self.read_only and not self._closed:
+            self._flush_blocking()
+        return series.read_sequence(self.repo.layout, self.hash, name, context)
+
     def _read_metric(self, name: str, context: Mapping[str, Any] | None) -> Metric:
-        """Read one sequence from disk (blocking IO)."""
-        return read_metric(self.repo.layout.segment_paths(self.hash), name, dict(context or {}), self)
+        """Read one sequence from the series store, caught up from the log first (blocking IO)."""
+        plain = dict(context or {})
+        return Metric(name, plain, self, series.read_sequence(self.repo.layout, self.hash, name, plain))
 
     # --- capture: system metrics, terminal output, system params -----------------------------
     def _start_capture(self) -> None:
@@ -496,6 +516,14 @@ class RunBase(RunReadMixin):
                 self._write_failed_index()
         except Exception:  # the index heals itself from the log
             pass
+        if self._state.failure is None:
+            try:
+                # Materialize the series while the log is in the page cache, so the first
+                # read decodes nothing; past a bound, close stays quick and the first read
+                # folds the log in instead (a million events take seconds to decode).
+                series.catch_up(self.repo.layout, self.hash, CLOSE_CATCH_UP_BYTES)
+            except Exception:  # a cache: a read rebuilds it from the log
+                pass
         if self._run_lock is not None:
             self._run_lock.release()
         failure = self._state.failure

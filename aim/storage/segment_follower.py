@@ -8,6 +8,7 @@ it. New segments (rotation, resumes, tombstones) are picked up in number order.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from aim.storage.frames import FrameError
@@ -16,20 +17,31 @@ from aim.storage.segment_reader import _resync, _try_frame
 
 
 class SegmentFollower:
-    """Incremental reader of one run's ``events/`` directory."""
+    """Incremental reader of one run's ``events/`` directory.
 
-    def __init__(self, events_dir: Path) -> None:
+    ``offsets`` (segment number -> bytes consumed) resumes where an earlier follower stopped:
+    the series store keeps them in its manifest.
+    """
+
+    def __init__(self, events_dir: Path, offsets: dict[int, int] | None = None) -> None:
         self.events_dir = events_dir
-        self._offsets: dict[int, int] = {}  # segment number -> bytes consumed
+        self.offsets: dict[int, int] = dict(offsets or {})
         self.damaged = 0  # bad stretches skipped
 
     def poll(self) -> list[bytes]:
         """The JSON lines of every frame completed since the last poll."""
         lines: list[bytes] = []
+        for frame_lines in self.frames():
+            lines.extend(frame_lines)
+        return lines
+
+    def frames(self) -> Iterator[list[bytes]]:
+        """The lines of each frame completed since the last poll, frame by frame (the offsets
+        move on as each is yielded, so a reader can stream a long log)."""
         numbers = segment_numbers_in(self.events_dir)
         for i, number in enumerate(numbers):
             path = self.events_dir / segment_name(number)
-            offset = self._offsets.get(number, 0)
+            offset = self.offsets.get(number, 0)
             try:
                 with open(path, "rb") as f:
                     f.seek(offset)
@@ -55,9 +67,9 @@ class SegmentFollower:
                         pos = len(data)
                     break
                 pos += length
+                self.offsets[number] = offset + pos
                 if payload.endswith(b"\n"):
-                    lines.extend(line for line in payload.splitlines() if line)
+                    yield [line for line in payload.splitlines() if line]
                 elif payload:
                     self.damaged += 1
-            self._offsets[number] = offset + pos
-        return lines
+            self.offsets[number] = offset + pos

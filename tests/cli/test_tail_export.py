@@ -97,7 +97,7 @@ def test_export_csv_and_jsonl_equal_read_back_row_for_row(repo_path, tmp_path):
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     back = Run(run.hash, repo=repo_path, read_only=True)
-    for name, ctx in back.metrics():
+    for name, ctx, _run in back.iter_metrics_info():
         seq = back.get_metric(name, ctx)
         mine = [r for r in rows if r["name"] == name and json.loads(r["context"]) == ctx]
         assert [int(r["step"]) for r in mine] == seq.steps

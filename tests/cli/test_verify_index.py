@@ -102,5 +102,5 @@ def test_a_killed_writers_sequence_rows_that_never_reached_the_log_go_at_the_hea
             names = {row[0] for row in db.execute("SELECT name FROM sequences WHERE hash = ?", (h,))}
         finally:
             db.close()
-        assert names == {name for name, _ in Run(h, repo=p, read_only=True).metrics()}
+        assert names == {name for name, _, _run in Run(h, repo=p, read_only=True).iter_metrics_info()}
         assert "never_logged" not in names and "loss" in names

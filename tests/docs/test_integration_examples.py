@@ -54,5 +54,5 @@ def test_example_runs_and_tracks(tmp_path: Path, title: str) -> None:
     (row,) = Repo(tmp_path).list_runs()  # the default repository is the folder it ran in
     assert row["hash"] == printed[1] and row["status"] == "finished"
     run = Repo(tmp_path).get_run(row["hash"])
-    pairs = {(name, tuple(sorted(ctx.items()))) for name, ctx in run.metrics()}
+    pairs = {(name, tuple(sorted(ctx.items()))) for name, ctx, _run in run.iter_metrics_info()}
     assert EXPECTED[title] <= pairs, f"missing {EXPECTED[title] - pairs}; the run has {sorted(pairs, key=str)}"

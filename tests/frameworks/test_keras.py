@@ -61,7 +61,8 @@ def test_fit_records_params_and_epoch_metrics_per_subset_then_finishes(repo_path
     assert hparams["learning_rate"] == 0.01
     assert isinstance(run.get(SYSTEM_PARAMS_KEY), dict)  # log_system_params is on by default
 
-    user_metrics = {(n, tuple(sorted(c.items()))) for n, c in run.metrics() if not n.startswith("__system__")}
+    user_metrics = {(n, tuple(sorted(c.items()))) for n, c, _run in run.iter_metrics_info()
+                    if not n.startswith("__system__")}
     assert user_metrics == {  # Aim's shapes: val_ taken off into val, every other name as it is in train
         ("loss", (("subset", "train"),)), ("accuracy", (("subset", "train"),)),
         ("loss", (("subset", "val"),)), ("accuracy", (("subset", "val"),)),

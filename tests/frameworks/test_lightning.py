@@ -85,7 +85,8 @@ def test_fit_then_test_records_hparams_metrics_and_status(repo_path, tmp_path):
     assert run.status == ev.STATUS_FINISHED
     assert (run.experiment, run.name) == ("mlp", "tiny")
     assert run["hparams"] == {"hidden": 8, "lr": 0.05, "fail_at": -1, "pause": 0.0}
-    assert sorted(run.metrics(), key=str) == sorted([("loss", TRAIN), ("loss", VAL), ("acc", TEST)], key=str)
+    got = [(m.name, dict(m.context)) for m in run.metrics()]
+    assert sorted(got, key=str) == sorted([("loss", TRAIN), ("loss", VAL), ("acc", TEST)], key=str)
 
     train = run.get_metric("loss", TRAIN)
     assert train.steps == list(range(8))  # the trainer's global step when each batch was logged
@@ -128,7 +129,7 @@ def _logged(logger: AimLogger, metrics: dict, step: int = 12) -> dict[tuple, flo
     logger.finalize("success")
     run = Run(logger.version, repo=logger._holder.repo, read_only=True)
     got = {}
-    for name, ctx in run.metrics():
+    for name, ctx, _run in run.iter_metrics_info():
         seq = run.get_metric(name, ctx)
         assert (seq.steps, seq.epochs) == ([step], [3]), name
         got[name, tuple(sorted(ctx.items()))] = seq.values[0]
@@ -193,7 +194,7 @@ def test_defaults_capture_system_metrics_terminal_output_and_system_params(repo_
     trainer(logger, tmp_path, max_epochs=1).fit(MLP(pause=0.15), loader(0), loader(1))
     run = Run(logger.version, repo=repo_path, read_only=True)
     assert run.status == ev.STATUS_FINISHED
-    names = {name for name, _ in run.metrics()}
+    names = {name for name, _, _run in run.iter_metrics_info()}
     assert {"__system__cpu", "__system__memory_percent"} <= names
     assert run.get_metric("__system__cpu").values
     assert "argv" in run["__system_params"]

@@ -99,12 +99,12 @@ def test_train_evaluate_records_args_model_metrics_and_status(repo_path, tmp_pat
 
     # Aim's shapes: a train_/eval_/test_ prefix is taken off into the subset, other names stay
     # as they are without context (the Trainer's per-step loss, grad_norm, learning_rate, epoch).
-    contexts = {(name, ctx.get("subset")) for name, ctx in run.metrics()}
+    contexts = {(name, ctx.get("subset")) for name, ctx, _run in run.iter_metrics_info()}
     assert {("loss", None), ("grad_norm", None), ("learning_rate", None), ("epoch", None), ("total_flos", None),
             ("loss", "eval"), ("runtime", "eval"), ("runtime", "train"), ("loss", "train"),
             ("loss", "test")} <= contexts
     assert not {name for name, _ in contexts} & {"eval_loss", "train_loss", "test_loss", "mean_loss"}
-    assert all(ctx in (NONE, TRAIN, EVAL, TEST) for _, ctx in run.metrics())
+    assert all(ctx in (NONE, TRAIN, EVAL, TEST) for _, ctx, _run in run.iter_metrics_info())
 
     loss = run.get_metric("loss", NONE)
     assert loss.steps == [1, 2, 3, 4, 5, 6]  # state.global_step, logging_steps=1
@@ -130,7 +130,7 @@ def test_several_eval_data_sets_get_aims_sub_dataset(repo_path, tmp_path):
     history = trainer.state.log_history
 
     run = Run(cb.run_hash, repo=repo_path, read_only=True)
-    evals = {(name, ctx["sub_dataset"]) for name, ctx in run.metrics() if "sub_dataset" in ctx}
+    evals = {(name, ctx["sub_dataset"]) for name, ctx, _run in run.iter_metrics_info() if "sub_dataset" in ctx}
     expected = {"loss", "runtime", "samples_per_second", "steps_per_second"}
     assert evals == {(name, data) for name in expected for data in ("short", "long_set")}
     for data in ("short", "long_set"):
@@ -161,7 +161,7 @@ def test_log_names_contexts_epoch_and_process_zero(repo_path, tmp_path):
 
     run = Run(cb.run_hash, repo=repo_path, read_only=True)
     assert run.status == ev.STATUS_FINISHED
-    got = {(name, ctx.get("subset")): run.get_metric(name, ctx) for name, ctx in run.metrics()}
+    got = {(name, ctx.get("subset")): run.get_metric(name, ctx) for name, ctx, _run in run.iter_metrics_info()}
     assert set(got) == {("loss", None), ("accuracy", "eval"), ("f1", "test"), ("total_flos", None),
                         ("epoch", None)}
     assert (got["loss", None].steps, got["loss", None].values) == ([7, 8], [0.25, 0.125])
@@ -196,7 +196,7 @@ def test_names_and_contexts_as_aim_reads_them(repo_path, logs, expected):
     cb.on_log(args, state, TrainerControl(), logs=logs)
     cb.close()
     run = Run(cb.run_hash, repo=repo_path, read_only=True)
-    assert {(name, tuple(sorted(ctx.items()))) for name, ctx in run.metrics()} == expected
+    assert {(name, tuple(sorted(ctx.items()))) for name, ctx, _run in run.iter_metrics_info()} == expected
 
 
 def test_defaults_capture_system_metrics_terminal_output_and_system_params(repo_path, tmp_path):
@@ -204,7 +204,7 @@ def test_defaults_capture_system_metrics_terminal_output_and_system_params(repo_
     make_trainer([cb, Pause()], tmp_path, max_steps=4).train()  # disable_tqdm: the Trainer prints its logs
     run = Run(cb.run_hash, repo=repo_path, read_only=True)
     assert run.status == ev.STATUS_FINISHED
-    assert {"__system__cpu", "__system__memory_percent"} <= {name for name, _ in run.metrics()}
+    assert {"__system__cpu", "__system__memory_percent"} <= {name for name, _, _run in run.iter_metrics_info()}
     assert "argv" in run["__system_params"]
     lines = [e["line"] for e in iter_events(Repo(repo_path).layout.segment_paths(cb.run_hash))
              if e["type"] == "log.line"]

@@ -27,7 +27,7 @@ def _data(seed: int = 0, rows: int = 200) -> tuple[np.ndarray, np.ndarray]:
 
 def _user_metrics(run: Run) -> set[tuple[str, str]]:
     """(name, data_name) of each metric; every context is exactly {"data_name": ...}."""
-    metrics = [(name, ctx) for name, ctx in run.metrics() if not name.startswith("__system__")]
+    metrics = [(name, ctx) for name, ctx, _run in run.iter_metrics_info() if not name.startswith("__system__")]
     assert all(set(ctx) == {"data_name"} for _, ctx in metrics), metrics
     return {(name, ctx["data_name"]) for name, ctx in metrics}
 

@@ -40,8 +40,8 @@ def last_hash(proc: subprocess.CompletedProcess[str]) -> str:
 
 def system_sequences(repo: Path, run_hash: str) -> dict[tuple[str, str], object]:
     run = Run(run_hash, repo=repo, read_only=True)
-    return {(name, json.dumps(ctx, sort_keys=True)): run.get_metric(name, ctx)
-            for name, ctx in run.metrics() if name.startswith("__system__")}
+    return {(name, json.dumps(dict(ctx), sort_keys=True)): run.get_metric(name, ctx)
+            for name, ctx, _run in run.iter_metrics_info() if name.startswith("__system__")}
 
 
 def events(repo: Path, run_hash: str) -> list[dict]:
@@ -69,7 +69,7 @@ def test_system_metrics_are_plausible_and_in_time_order(repo_path):
 def test_system_tracking_none_records_no_system_metric(repo_path):
     h = last_hash(child(repo_path, "nosystem"))
     assert system_sequences(repo_path, h) == {}
-    assert [n for n, _ in Run(h, repo=repo_path, read_only=True).metrics()] == ["loss"]
+    assert [n for n, _, _run in Run(h, repo=repo_path, read_only=True).iter_metrics_info()] == ["loss"]
 
 
 # --- GPUs through the fake NVML (the real aim code path above it) ----------------------------------

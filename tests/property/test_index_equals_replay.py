@@ -39,7 +39,7 @@ from aim import Repo, Run
 from aim.core.params import leaf_keys
 from aim.core.projection import CONTEXT, LAST_VALUE, NEXT_STEP, POINTS
 from aim.errors import RunLockedError
-from aim.sdk import indexer
+from aim.sdk import indexer, series
 from aim.storage.index import Index
 from aim.storage.layout import RepoLayout, resolve_aim_dir
 
@@ -290,6 +290,16 @@ def check_model(root: Path, m: RunModel, status: str, writer: Run | None = None)
         assert canon(entry[LAST_VALUE]) == canon(seq.by_step[top][0]), key
         assert canon(entry[CONTEXT]) == canon(seq.context), key
 
+    if status == "finished":
+        # A closed run opens read-only from its index rows (no replay): they equal the replay.
+        repo = Repo(root)
+        try:
+            from_rows = indexer.indexed_summary(repo.index, layout, m.hash)
+        finally:
+            repo.close()
+        assert from_rows is not None, "a closed run's rows are current"
+        assert canon(vars(from_rows)) == canon(vars(summary))
+
     readers = [Run(m.hash, repo=root, read_only=True)]
     if writer is not None:
         readers.append(writer)
@@ -302,7 +312,7 @@ def check_model(root: Path, m: RunModel, status: str, writer: Run | None = None)
         assert run.tags == m.tags
         for k, v in m.params.items():
             assert canon(run[k]) == canon(v), k
-        assert sorted(canon([n, c]) for n, c in run.metrics()) == sorted(
+        assert sorted(canon([n, dict(c)]) for n, c, _run in run.iter_metrics_info()) == sorted(
             canon([k[0], s.context]) for k, s in m.seqs.items()
         )
         for (name, _), seq in m.seqs.items():
@@ -495,6 +505,7 @@ class Scenario:
         finally:
             repo.close()
 
+        series_before = all_series(self.layout, self.models)
         if use_cli:
             out = subprocess.run(
                 [*AIM_CLI, "storage", "reindex", "--repo", str(self.root)],
@@ -512,6 +523,21 @@ class Scenario:
             assert (index.registry_sequences(), index.registry_params()) == exp_registry
         finally:
             index.close()
+        # The series store too: rebuilt from nothing, it holds what the incremental one held.
+        assert not series.series_root(self.layout).exists(), "reindex drops the series store"
+        assert all_series(self.layout, self.models) == series_before
+
+
+def all_series(layout: RepoLayout, models: dict[str, RunModel]) -> dict[Any, Any]:
+    """Every sequence of every run as the series store gives it (values with their types)."""
+    out: dict[Any, Any] = {}
+    for h, m in models.items():
+        for (name, ckey), seq in m.seqs.items():
+            cols = series.read_sequence(layout, h, name, seq.context)
+            assert cols is not None, (h, name)
+            typed = canon([(type(v).__name__, v) for v in cols.value_list()])
+            out[(h, name, ckey)] = (cols.steps.tolist(), typed, cols.epochs.tolist(), cols.timestamps.tolist())
+    return out
 
 
 def run_scenario(ops: list[tuple[Any, ...]], use_cli: bool, midway_reindex: str) -> None:

@@ -18,7 +18,7 @@ def test_a_system_tracking_interval_aim_disables_warns_and_disables(repo_path, i
     assert warned[0].filename == __file__  # points at the caller's line
     run.track(1.0, name="loss")
     run.close()
-    names = {name for name, _ in Run(run.hash, repo=repo_path, read_only=True).metrics()}
+    names = {name for name, _, _run in Run(run.hash, repo=repo_path, read_only=True).iter_metrics_info()}
     assert names == {"loss"}
 
 
@@ -31,7 +31,8 @@ def test_the_first_system_sample_is_taken_when_the_run_starts(repo_path):
     run = Run(repo=repo_path, system_tracking_interval=3600, capture_terminal_logs=False)
     run.track(1.0, name="loss")
     deadline = time.monotonic() + 5
-    while ("__system__cpu", {}) not in run.metrics() and time.monotonic() < deadline:
+    while ("__system__cpu", {}) not in [(m.name, m.context) for m in run.metrics()] \
+            and time.monotonic() < deadline:
         time.sleep(0.01)  # the sampler thread records it, right after the start
     run.close()  # long before the first interval ends
     back = Run(run.hash, repo=repo_path, read_only=True)

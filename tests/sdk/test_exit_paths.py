@@ -40,7 +40,7 @@ def test_forked_child_never_writes_the_parents_run(repo_path):
     assert "child-exit 0" in lines
     back = Run(run_hash, repo=repo_path, read_only=True)
     # The parent's system samples (the first one is taken at the start) are the parent's own.
-    names = {name for name, _ in back.metrics() if not name.startswith("__system__")}
+    names = {name for name, _, _run in back.iter_metrics_info() if not name.startswith("__system__")}
     assert names == {"loss", "after_fork"}  # nothing from the child
     assert back.status == "finished"
     assert back.get_metric("loss", {"subset": "train"}).steps == list(range(100))

@@ -275,7 +275,7 @@ def test_round_trip_through_close_and_reopen(shell, repo_path):
     assert acc.values == [0.25, 3, 0.75] and type(acc.values[1]) is int
     assert back.get_metric("p", {"subset": "val"}).items() == [(7, 1.0)]
     assert back.get_metric("r", {"subset": "val"}).items() == [(7, 2)]
-    assert sorted(back.metrics(), key=str) == sorted(
+    assert sorted(((m.name, dict(m.context)) for m in back.metrics()), key=str) == sorted(
         [("loss", {"subset": "train"}), ("loss", {"subset": "val"}), ("grad", {}), ("acc", {}),
          ("p", {"subset": "val"}), ("r", {"subset": "val"})], key=str)
     assert back.get_metric("loss", {"subset": "test"}) is None  # as Aim answers a missing sequence
@@ -372,7 +372,7 @@ def test_contexts_that_compare_equal_but_serialize_differently_stay_apart(shell,
         for ctx in ({"fold": 1}, {"fold": True}, {"fold": 1.0}, {"fold": "1"}, {"fold": 1}):
             run.track(1.0, name="m", context=ctx)
     back = _read(run.hash, repo_path)
-    assert sorted(str(c) for _, c in back.metrics()) == sorted(
+    assert sorted(str(dict(c)) for _, c, _run in back.iter_metrics_info()) == sorted(
         ["{'fold': 1}", "{'fold': True}", "{'fold': 1.0}", "{'fold': '1'}"])
     assert back.get_metric("m", {"fold": 1}).steps == [0, 1]
     assert back.get_metric("m", {"fold": True}).steps == [0]

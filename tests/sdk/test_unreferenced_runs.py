@@ -19,7 +19,7 @@ def test_del_run_closes_it_and_it_reopens_by_hash_in_the_same_process(repo_path)
     back = Run(run_hash, repo=repo_path, read_only=True)
     assert back.status == "finished"
     assert back.get_metric("loss").steps == list(range(11))
-    assert any(name.startswith("__system__") for name, _ in back.metrics())  # it captured
+    assert any(name.startswith("__system__") for name, _, _run in back.iter_metrics_info())  # it captured
 
 
 def test_rebinding_run_in_a_loop_closes_every_previous_run_while_the_process_lives(repo_path):
