@@ -21,6 +21,7 @@ from aim.storage.lock import is_locked
 if TYPE_CHECKING:
     from aim.sdk.query import QueryReportMode, QueryRunCollection
     from aim.sdk.run import Run
+    from aim.sdk.sequence_query import QueryMetricCollection
 
 
 class Repo(RepoReadMixin):
@@ -198,6 +199,17 @@ class Repo(RepoReadMixin):
             rows = rows[hashes.index(offset) + 1:] if offset in hashes else []
         mode = QueryReportMode.PROGRESS_BAR if report_mode is None else report_mode
         return QueryRunCollection(self, matching_rows(self, query, rows, mode))
+
+    def query_metrics(self, query: str = "",
+                      report_mode: QueryReportMode | None = None) -> QueryMetricCollection:
+        """The metric sequences for which the AimQL ``query`` holds (``metric.name == "loss"
+        and run.hparams.lr > 0.01``), grouped by run: ``iter()`` yields ``Metric`` objects,
+        ``iter_runs()`` one collection per run, ``dataframe()`` a pandas frame."""
+        from aim.sdk.query import QueryReportMode
+        from aim.sdk.sequence_query import query_metrics
+
+        mode = QueryReportMode.PROGRESS_BAR if report_mode is None else report_mode
+        return query_metrics(self, query, mode)
 
     # --- management (tombstones, compaction, transfer) ---------------------------------------
     def delete_run(self, run_hash: str) -> bool:
