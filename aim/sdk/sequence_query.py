@@ -110,7 +110,7 @@ def query_metrics(repo: Repo, query: str = "",
     show = report_mode is QueryReportMode.PROGRESS_BAR and len(rows) > 1000 and sys.stderr.isatty()
     for i, row in enumerate(rows):
         infos = sequence_infos(repo, row["hash"])
-        run_view = RunView(row, lambda infos=infos: infos, now)
+        run_view = RunView(row, partial(list, infos), now)
         matched = [info for info in infos
                    if evaluate(parsed, {"run": run_view, "metric": SequenceView(info)})]
         if matched:
