@@ -74,3 +74,20 @@ def test_heavy_optional_modules_are_never_imported_at_module_level():
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 problems += [f"{path.relative_to(PKG)}: {n}" for n in names if n.split(".")[0] in NEVER_AT_TOP]
     assert not problems, "\n".join(problems)
+
+
+def test_nothing_below_the_front_door_imports_it_at_module_level():
+    # sdk/repo.py (Repo) sits on top of runs, maintenance, backup, verify and export, which work
+    # on the RepoStore below it (sdk/store.py): an import of it from them would be a circle.
+    allowed = {"repo.py", "async_repo.py", "__init__.py"}
+    problems = []
+    for path in sorted((PKG / "sdk").glob("*.py")):
+        if path.name in allowed:
+            continue
+        for node in ast.parse(path.read_text()).body:  # module level, not under TYPE_CHECKING
+            if isinstance(node, ast.ImportFrom) and node.module == "aim.sdk.repo":
+                problems.append(path.name)
+            elif isinstance(node, ast.ImportFrom) and node.module == "aim.sdk" and \
+                    any(a.name == "repo" for a in node.names):
+                problems.append(path.name)
+    assert not problems, problems

@@ -15,6 +15,7 @@ from aim.sdk.repo_read import SequenceInfo
 
 if TYPE_CHECKING:
     from aim.sdk.query import QueryReportMode, QueryRunCollection
+    from aim.sdk.sequence_query import QueryMetricCollection
 
 
 class AsyncRepo:
@@ -57,6 +58,10 @@ class AsyncRepo:
         """The derived status of one run (running, finished, failed, terminated, crashed)."""
         return await self._call("run_status", run_hash)
 
+    async def live_status(self, run_hash: str, recorded: str) -> str:
+        """The status readers show for a recorded one (a lock probe: see ``Repo.live_status``)."""
+        return await self._call("live_status", run_hash, recorded)
+
     async def iter_runs(self) -> AsyncIterator[AsyncRun]:
         """Every (not deleted) run, oldest first, opened read-only: ``async for run in ...``."""
         for run_hash in await self.list_all_runs():
@@ -85,6 +90,13 @@ class AsyncRepo:
         ``AsyncRun``."""
         return await self._call("query_runs", query, paginated=paginated, offset=offset,
                                 report_mode=report_mode)
+
+    async def query_metrics(self, query: str = "",
+                            report_mode: QueryReportMode | None = None) -> QueryMetricCollection:
+        """The metric sequences for which the AimQL ``query`` holds (see ``Repo.query_metrics``),
+        in a worker thread. Their points load on first use, blocking: read them in a worker
+        thread too (``anyio.to_thread.run_sync``)."""
+        return await self._call("query_metrics", query, report_mode=report_mode)
 
     async def starting_runs(self) -> list[str]:
         """Runs a live writer created but has not indexed yet (see ``Repo.starting_runs``)."""
@@ -178,7 +190,7 @@ class AsyncRepo:
         endpoint_url: str | None = None,
         runs: list[str] | None = None,
         dry_run: bool = False,
-        client: Any = None,
+        client: object = None,
         legacy_checksums: bool | None = None,
     ) -> Any:
         """``Repo.upload`` off the loop: ship sealed segments to S3, then a snapshot manifest."""
@@ -193,7 +205,7 @@ class AsyncRepo:
         endpoint_url: str | None = None,
         snapshot: str | None = None,
         runs: list[str] | None = None,
-        client: Any = None,
+        client: object = None,
         legacy_checksums: bool | None = None,
     ) -> Any:
         """``Repo.download`` off the loop: fetch missing segments from S3, then reindex."""

@@ -34,8 +34,8 @@ from aim.core.projection import RunSummary
 from aim.core.run_state import RunState
 from aim.sdk import exit_hooks
 from aim.sdk.metrics import Metric
-from aim.sdk.repo import Repo
 from aim.sdk.run_base import DEFAULT_SYSTEM_TRACKING_INTERVAL, RunBase
+from aim.sdk.store import RepoStore
 from aim.storage.segment_writer import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES
 
 _CLOCK_EVERY = 256  # calls between two looks at the clock (a look costs ~60 ns)
@@ -54,7 +54,7 @@ class AsyncRun(RunBase):
     def __init__(
         self,
         run_hash: str | None = None,
-        repo: Repo | str | os.PathLike[str] | None = None,
+        repo: RepoStore | str | os.PathLike[str] | None = None,
         read_only: bool = False,
         experiment: str | None = None,
         force_resume: bool = False,

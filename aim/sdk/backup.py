@@ -32,7 +32,7 @@ from aim.errors import RemoteConflictError, RemoteError, RunLockedError
 from aim.remote import keys
 from aim.remote.s3 import S3Store, sha256_hex
 from aim.sdk import indexer
-from aim.sdk.repo import Repo
+from aim.sdk.store import RepoStore
 from aim.storage.frames import FrameError, frame_length
 from aim.storage.hashes import validate_run_hash
 from aim.storage.layout import parse_segment_name, segment_name
@@ -129,7 +129,7 @@ def require_bucket(store: S3Store) -> None:
 
 
 # --- local side ---------------------------------------------------------------------------------
-def sealed_segments(repo: Repo, run_hashes: Iterable[str] | None = None) -> tuple[list[LocalSegment], int]:
+def sealed_segments(repo: RepoStore, run_hashes: Iterable[str] | None = None) -> tuple[list[LocalSegment], int]:
     """Every sealed segment of the repository (or of ``run_hashes``), and how many were left
     out because a live writer is still appending to them.
 
@@ -173,7 +173,7 @@ def _ends_on_frame(path: Path) -> bool:
     return True
 
 
-def _repair_if_crashed(repo: Repo, run_hash: str, last: Path) -> bool:
+def _repair_if_crashed(repo: RepoStore, run_hash: str, last: Path) -> bool:
     # A tail written moments ago is more likely a writer that just started or finished than a
     # crash: taking the run's lock to repair it would make that writer's next resume fail
     # (found by tools/loadtest.py). Such a segment waits for the next upload.
@@ -182,7 +182,7 @@ def _repair_if_crashed(repo: Repo, run_hash: str, last: Path) -> bool:
     return _repair(repo, run_hash)
 
 
-def _repair(repo: Repo, run_hash: str) -> bool:
+def _repair(repo: RepoStore, run_hash: str) -> bool:
     lock = RunLock(repo.layout.lock_file(run_hash))
     try:
         lock.acquire()
@@ -203,7 +203,7 @@ class _ConfirmedCache:
     key that is listed with a different size is re-checked.
     """
 
-    def __init__(self, repo: Repo, store: S3Store, prefix: str) -> None:
+    def __init__(self, repo: RepoStore, store: S3Store, prefix: str) -> None:
         ident = hashlib.sha256(f"{store.endpoint_url}|{store.bucket}|{prefix}".encode()).hexdigest()[:16]
         self.path = repo.layout.index_dir / f"uploaded-{ident}.json"
         try:
@@ -229,7 +229,7 @@ class _ConfirmedCache:
 
 # --- upload -----------------------------------------------------------------------------------------
 def upload(
-    repo: Repo,
+    repo: RepoStore,
     store: S3Store,
     prefix: str = "",
     run_hashes: Iterable[str] | None = None,
@@ -332,7 +332,7 @@ def _write_manifest(store: S3Store, prefix: str, local: list[LocalSegment]) -> s
     return snapshot
 
 
-def follow_upload(repo: Repo, store: S3Store, prefix: str = "", run_hashes: Iterable[str] | None = None,
+def follow_upload(repo: RepoStore, store: S3Store, prefix: str = "", run_hashes: Iterable[str] | None = None,
                   interval: float = 10.0, on_round: Callable[[UploadReport], None] | None = None,
                   rounds: int | None = None) -> None:
     """Upload now, then every ``interval`` seconds (newly sealed segments), until interrupted
@@ -357,7 +357,7 @@ def list_snapshots(store: S3Store, prefix: str = "") -> list[str]:
 
 
 def download(
-    repo: Repo,
+    repo: RepoStore,
     store: S3Store,
     prefix: str = "",
     snapshot: str | None = None,

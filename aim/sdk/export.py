@@ -19,7 +19,7 @@ from aim.core.encoding import nonfinite_to_str
 from aim.core.values import to_json_form
 from aim.sdk import indexer
 from aim.sdk.log import iter_events
-from aim.sdk.repo import Repo
+from aim.sdk.store import RepoStore
 
 METRIC_COLUMNS = ("run", "name", "context", "step", "epoch", "value", "time")
 PARAM_COLUMNS = ("run", "key", "value")
@@ -43,7 +43,7 @@ class _Rows:
             self.stream.write(orjson.dumps(obj).decode() + "\n")
 
 
-def write_metrics(repo: Repo, run_hashes: list[str], stream: TextIO, fmt: str) -> int:
+def write_metrics(repo: RepoStore, run_hashes: list[str], stream: TextIO, fmt: str) -> int:
     """Write every metric point of the runs; return the number of rows."""
     out = _Rows(stream, fmt, METRIC_COLUMNS)
     rows = 0
@@ -68,7 +68,7 @@ def write_metrics(repo: Repo, run_hashes: list[str], stream: TextIO, fmt: str) -
     return rows
 
 
-def write_params(repo: Repo, run_hashes: list[str], stream: TextIO, fmt: str) -> int:
+def write_params(repo: RepoStore, run_hashes: list[str], stream: TextIO, fmt: str) -> int:
     """Write every param leaf of the runs (their current values); return the number of rows."""
     out = _Rows(stream, fmt, PARAM_COLUMNS)
     rows = 0

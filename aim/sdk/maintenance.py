@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -27,6 +27,7 @@ from aim.core.projection import RunSummary, apply
 from aim.errors import AimError, RunLockedError, RunNotFoundError
 from aim.sdk import indexer
 from aim.sdk.log import iter_segment_events
+from aim.sdk.store import RepoStore
 from aim.storage.hashes import validate_run_hash
 from aim.storage.lock import RunLock, is_locked
 from aim.storage.repair import repair_scans
@@ -38,9 +39,6 @@ from aim.storage.transfer import (
     remove_run_dir,
     sweep_leftovers,
 )
-
-if TYPE_CHECKING:
-    from aim.sdk.repo import Repo
 
 
 @dataclass
@@ -68,7 +66,7 @@ def _now() -> float:
 
 
 @contextmanager
-def locked(repo: Repo, run_hash: str) -> Iterator[Tip]:
+def locked(repo: RepoStore, run_hash: str) -> Iterator[Tip]:
     """Hold a run's writer lock, with its torn tail repaired, and say where its log ends.
 
     A run that closed cleanly and whose size matches the index is trusted from the index
@@ -86,7 +84,7 @@ def locked(repo: Repo, run_hash: str) -> Iterator[Tip]:
         lock.release()
 
 
-def _tip(repo: Repo, run_hash: str) -> Tip:
+def _tip(repo: RepoStore, run_hash: str) -> Tip:
     layout = repo.layout
     row = repo.index.run_row(run_hash)
     size = indexer.log_size(layout, run_hash)
@@ -106,7 +104,7 @@ def _tip(repo: Repo, run_hash: str) -> Tip:
     return Tip(summary.last_seq, summary.deleted, summary.status, size, summary)
 
 
-def _append(repo: Repo, run_hash: str, tip: Tip, events: list[tuple[str, dict[str, Any]]]) -> None:
+def _append(repo: RepoStore, run_hash: str, tip: Tip, events: list[tuple[str, dict[str, Any]]]) -> None:
     """Write ``events`` as one frame in a new, sealed segment and update the index row."""
     batch = []
     seq = tip.last_seq
@@ -136,7 +134,7 @@ def _append(repo: Repo, run_hash: str, tip: Tip, events: list[tuple[str, dict[st
         _materialize(repo, summary, size)
 
 
-def _materialize(repo: Repo, summary: RunSummary, log_size: int) -> None:
+def _materialize(repo: RepoStore, summary: RunSummary, log_size: int) -> None:
     """Make the index rows of a replayed run exactly the log's.
 
     ``write_summary`` upserts; a sequence row the log does not hold would stay. A writer that
@@ -150,7 +148,7 @@ def _materialize(repo: Repo, summary: RunSummary, log_size: int) -> None:
     indexer.write_summary(repo.index, summary, log_size)
 
 
-def _heal_row(repo: Repo, tip: Tip) -> None:
+def _heal_row(repo: RepoStore, tip: Tip) -> None:
     """The log already says what was asked (a retry after a kill that landed between the new
     segment and the index update): bring the index row in line with it."""
     if tip.summary is not None:
@@ -167,7 +165,7 @@ def _each(hashes: Iterable[str], op: Any) -> list[Outcome]:
     return out
 
 
-def delete(repo: Repo, hashes: Iterable[str]) -> list[Outcome]:
+def delete(repo: RepoStore, hashes: Iterable[str]) -> list[Outcome]:
     """Tombstone runs: one ``run.deleted`` event each. Live and missing runs are failures."""
 
     def one(h: str) -> Outcome:
@@ -181,7 +179,7 @@ def delete(repo: Repo, hashes: Iterable[str]) -> list[Outcome]:
     return _each(hashes, one)
 
 
-def restore(repo: Repo, hashes: Iterable[str]) -> list[Outcome]:
+def restore(repo: RepoStore, hashes: Iterable[str]) -> list[Outcome]:
     """Undo deletes (until prune): one ``run.restored`` event each."""
 
     def one(h: str) -> Outcome:
@@ -195,7 +193,7 @@ def restore(repo: Repo, hashes: Iterable[str]) -> list[Outcome]:
     return _each(hashes, one)
 
 
-def close(repo: Repo, hashes: Iterable[str]) -> list[Outcome]:
+def close(repo: RepoStore, hashes: Iterable[str]) -> list[Outcome]:
     """Finish runs a dead process left open: repair the tail, append ``run.finished``.
 
     The status recorded is ``terminated``: the process did not end the run itself.
@@ -213,7 +211,7 @@ def close(repo: Repo, hashes: Iterable[str]) -> list[Outcome]:
     return _each(hashes, one)
 
 
-def stale_runs(repo: Repo) -> list[str]:
+def stale_runs(repo: RepoStore) -> list[str]:
     """Runs whose last writer session never finished and whose lock is free (crashed)."""
     return [r["hash"] for r in repo.list_runs(include_deleted=True) if r["status"] == ev.STATUS_CRASHED]
 
@@ -239,7 +237,7 @@ class PruneReport:
                 "leftovers": self.leftovers, "skipped": [o.__dict__ for o in self.skipped]}
 
 
-def _tombstoned(repo: Repo, run_hash: str) -> bool:
+def _tombstoned(repo: RepoStore, run_hash: str) -> bool:
     """Read the run's last segment only: its last event says whether it is deleted now."""
     paths = repo.layout.segment_paths(run_hash)
     for path in reversed(paths):
@@ -254,7 +252,7 @@ def _tombstoned(repo: Repo, run_hash: str) -> bool:
     return False
 
 
-def prune(repo: Repo) -> PruneReport:
+def prune(repo: RepoStore) -> PruneReport:
     """Remove tombstoned runs and everything only they used from the registry."""
     index = repo.index
     before_seq = set(index.registry_sequences())
@@ -287,7 +285,7 @@ def prune(repo: Repo) -> PruneReport:
     return report
 
 
-def remove_all(repo: Repo) -> list[Outcome]:
+def remove_all(repo: RepoStore) -> list[Outcome]:
     """Remove every run for good: ``aim init -y``, Aim's re-initialization to an empty repository.
 
     Refused as a whole (``RunLockedError``, nothing removed) while a live writer holds any run.
@@ -323,7 +321,7 @@ def remove_all(repo: Repo) -> list[Outcome]:
 
 
 # --- copy / move -------------------------------------------------------------------------------
-def copy(repo: Repo, hashes: Iterable[str], dest: Repo, *, move: bool = False) -> list[Outcome]:
+def copy(repo: RepoStore, hashes: Iterable[str], dest: RepoStore, *, move: bool = False) -> list[Outcome]:
     """Copy (or move) runs into ``dest``. Live runs and hashes present at ``dest`` fail."""
     if dest.layout.root == repo.layout.root:
         raise AimError("source and destination are the same repository")
@@ -364,7 +362,7 @@ def copy(repo: Repo, hashes: Iterable[str], dest: Repo, *, move: bool = False) -
     return _each(hashes, guarded)
 
 
-def _same_run(src: Repo, dest: Repo, run_hash: str) -> bool:
+def _same_run(src: RepoStore, dest: RepoStore, run_hash: str) -> bool:
     """True when ``dest`` holds exactly ``src``'s segments (same names, same bytes)."""
     import filecmp
 
@@ -403,8 +401,6 @@ def resolve_hashes(candidates: list[str], patterns: Iterable[str]) -> tuple[list
     return chosen, errors
 
 
-def dest_repo(path: str | Path) -> Repo:
+def dest_repo(path: str | Path) -> RepoStore:
     """Open a destination repository (it must exist: a typo should not create one)."""
-    from aim.sdk.repo import Repo
-
-    return Repo(path)
+    return RepoStore(path)

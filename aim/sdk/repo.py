@@ -1,43 +1,37 @@
-"""Repo: open or create a repository; list and read runs through the materialized index."""
+"""Repo: the front door of a repository (Aim's ``Repo``): runs, queries, management, object
+storage, over the ``RepoStore`` below it (layout, index, listing).
+
+Nothing under ``sdk`` imports this module: runs, maintenance, backup, verify and export work on a
+``RepoStore``. The modules it calls are imported where they are used, for weight only
+(``aim runs ls`` must not load zstandard, boto3 or the writer).
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import orjson
-
-from aim.core import events as ev
-from aim.errors import RunNotFoundError
-from aim.sdk import indexer
 from aim.sdk.repo_read import RepoReadMixin
+from aim.sdk.store import RepoStore, find_repo_dir
 from aim.storage.hashes import validate_run_hash
-from aim.storage.index import Index
-from aim.storage.layout import AIM_DIR, RepoLayout, resolve_aim_dir
-from aim.storage.lock import is_locked
 
 if TYPE_CHECKING:
+    from aim.sdk.backup import DownloadReport, UploadReport
+    from aim.sdk.maintenance import PruneReport
     from aim.sdk.query import QueryReportMode, QueryRunCollection
     from aim.sdk.run import Run
     from aim.sdk.sequence_query import QueryMetricCollection
+    from aim.sdk.verify import Problem
 
 
-class Repo(RepoReadMixin):
-    """An aim repository: the ``.aim`` folder holding run logs and the index.
+class Repo(RepoStore, RepoReadMixin):
+    """An aim repository: the ``.aim`` folder holding run logs and the index (Aim's front door).
 
     ``Repo(path)`` opens an existing repository; ``path`` may name the folder that holds
     ``.aim`` or ``.aim`` itself. ``Repo.from_path(path, init=True)`` creates it when missing.
     """
-
-    def __init__(self, path: str | os.PathLike[str], *, init: bool = False) -> None:
-        self.layout = RepoLayout(resolve_aim_dir(path))
-        if init:
-            self.layout.init()
-        else:
-            self.layout.check()
-        self._index: Index | None = None
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod
@@ -53,16 +47,6 @@ class Repo(RepoReadMixin):
             return cls(found)
         return cls(Path.cwd(), init=init)
 
-    @property
-    def path(self) -> Path:
-        """The ``.aim`` directory."""
-        return self.layout.root
-
-    @property
-    def root_path(self) -> Path:
-        """The folder holding ``.aim``."""
-        return self.layout.root.parent
-
     def __repr__(self) -> str:
         return f"<Repo {self.layout.root}>"
 
@@ -71,98 +55,6 @@ class Repo(RepoReadMixin):
 
     def __hash__(self) -> int:
         return hash(self.layout.root)
-
-    # --- the index -------------------------------------------------------------------------
-    @property
-    def index(self) -> Index:
-        """The materialized index, opened (and healed) on first use."""
-        if self._index is None:
-            self._index = indexer.open_index(self.layout)
-        return self._index
-
-    def close(self) -> None:
-        """Close the index connection."""
-        if self._index is not None:
-            self._index.close()
-            self._index = None
-
-    def reindex(self) -> int:
-        """Drop the index and rebuild it by replaying every run's log; return the run count."""
-        self.close()
-        return indexer.rebuild(self.layout)
-
-    # --- listing ---------------------------------------------------------------------------
-    def list_all_runs(self) -> list[str]:
-        """Hashes of every (not deleted) run, oldest first."""
-        return [r["hash"] for r in self.index.run_rows()]
-
-    def list_runs(
-        self, *, experiment: str | None = None, include_deleted: bool = False,
-        only_deleted: bool = False, include_starting: bool = False,
-    ) -> list[dict[str, Any]]:
-        """Run summaries from the index, oldest first, with a derived ``status``.
-
-        ``status`` is running, finished, failed, terminated, or crashed (started, never
-        finished, and no live writer holds its lock).
-
-        ``include_starting`` adds the runs a live writer has created but not yet indexed (its
-        first flush has not happened): status running, experiment and name unknown (None),
-        ``creation_time`` when its writer took the lock. No experiment matches them, and they
-        are never deleted.
-        """
-        rows = self.index.run_rows(
-            experiment=experiment, include_deleted=include_deleted, only_deleted=only_deleted
-        )
-        for row in rows:
-            row["tags"] = orjson.loads(row["tags"])
-            row["params"] = indexer.params_from_row(row)
-            del row["params_marks"]
-            row["archived"] = bool(row["archived"])
-            row["deleted"] = bool(row["deleted"])
-            row["status"] = self._live_status(row["hash"], row["status"])
-            row["active"] = row["status"] == ev.STATUS_RUNNING
-        if include_starting and experiment is None and not only_deleted:
-            rows += self._starting_rows()
-        return rows
-
-    def starting_runs(self) -> list[str]:
-        """Runs held by a live writer that are not in the index yet: created, first flush not
-        yet done (nothing of them is on disk but their directory and lock)."""
-        return [row["hash"] for row in self._starting_rows()]
-
-    def _starting_rows(self) -> list[dict[str, Any]]:
-        known = self.index.indexed()
-        rows: list[dict[str, Any]] = []
-        for h in indexer.run_hashes_on_disk(self.layout):
-            lock = self.layout.lock_file(h)
-            if h in known or not is_locked(lock):
-                continue
-            try:
-                # The writer writes its pid into LOCK when it takes it, at the run's creation.
-                created: float | None = round(lock.stat().st_mtime, 3)
-            except OSError:
-                created = None
-            rows.append({"hash": h, "experiment": None, "name": None, "description": None,
-                         "archived": False, "deleted": False, "status": ev.STATUS_RUNNING,
-                         "creation_time": created, "end_time": None, "last_seq": -1, "tags": [],
-                         "params": {}, "log_size": indexer.log_size(self.layout, h), "active": True})
-        return rows
-
-    def _live_status(self, run_hash: str, recorded: str) -> str:
-        if recorded not in (ev.STATUS_RUNNING, ev.STATUS_CRASHED):
-            return recorded
-        return ev.STATUS_RUNNING if is_locked(self.layout.lock_file(run_hash)) else ev.STATUS_CRASHED
-
-    def run_status(self, run_hash: str) -> str:
-        """The derived status of one run (see ``list_runs``)."""
-        row = self.index.run_row(validate_run_hash(run_hash))
-        if row is None:
-            raise RunNotFoundError(f"no run {run_hash} in {self.layout.root}")
-        return self._live_status(run_hash, row["status"])
-
-    def has_run(self, run_hash: str) -> bool:
-        """True when a run directory with this hash exists (deleted or not)."""
-        return self.layout.run_dir(run_hash).is_dir()
 
     def iter_runs(self) -> Iterator[Run]:
         """Every (not deleted) run, oldest first, opened read-only."""
@@ -251,7 +143,7 @@ class Repo(RepoReadMixin):
         remaining = [o.hash for o in outcomes if not o.ok]
         return not remaining, remaining
 
-    def prune(self) -> Any:
+    def prune(self) -> PruneReport:
         """Compact: remove tombstoned runs and the names, contexts and param keys only they used.
 
         Returns a ``PruneReport`` (runs, bytes, names, contexts, param_keys freed).
@@ -278,7 +170,7 @@ class Repo(RepoReadMixin):
         remaining = [o.hash for o in outcomes if not o.ok]
         return not remaining, remaining
 
-    def verify(self, repair: bool = False) -> list[Any]:
+    def verify(self, repair: bool = False) -> list[Problem]:
         """Check every segment, ``seq`` order and the index; list the problems (``Problem``)."""
         from aim.sdk import verify
 
@@ -294,9 +186,9 @@ class Repo(RepoReadMixin):
         endpoint_url: str | None = None,
         runs: list[str] | None = None,
         dry_run: bool = False,
-        client: Any = None,
+        client: object = None,
         legacy_checksums: bool | None = None,
-    ) -> Any:
+    ) -> UploadReport:
         """Ship every sealed segment not yet in ``bucket`` (created when missing), then a
         snapshot manifest; returns an ``UploadReport``. Needs the ``s3`` extra (boto3);
         credentials come from boto3's standard chain. See docs/remote.md."""
@@ -313,9 +205,9 @@ class Repo(RepoReadMixin):
         endpoint_url: str | None = None,
         snapshot: str | None = None,
         runs: list[str] | None = None,
-        client: Any = None,
+        client: object = None,
         legacy_checksums: bool | None = None,
-    ) -> Any:
+    ) -> DownloadReport:
         """Fetch the segments of ``bucket`` (or of one ``snapshot``) missing here, verify each
         SHA-256, never overwrite a local segment, then rebuild the index; returns a
         ``DownloadReport``."""
@@ -324,36 +216,3 @@ class Repo(RepoReadMixin):
         store = backup.open_store(bucket, endpoint_url, legacy_checksums, client)
         return backup.download(self, store, prefix, snapshot, runs)
 
-    def available_sequences(self) -> list[tuple[str, dict[str, Any]]]:
-        """Distinct (metric name, context) pairs used by runs in the repo."""
-        return [(n, orjson.loads(c)) for n, c in self.index.registry_sequences()]
-
-    def available_params(self) -> list[str]:
-        """Distinct dotted param keys used by runs in the repo."""
-        return self.index.registry_params()
-
-
-def find_repo_dir(start: Path) -> Path | None:
-    """The nearest directory at or above ``start`` that holds a ``.aim`` directory."""
-    for folder in (start, *start.parents):
-        if (folder / AIM_DIR).is_dir():
-            return folder
-    return None
-
-
-_open_repos: dict[Path, Repo] = {}
-
-
-def resolve_repo(repo: Repo | str | os.PathLike[str] | None, *, create: bool) -> Repo:
-    """The Repo a Run should use: an instance, a path (created when ``create``), or the default."""
-    if isinstance(repo, Repo):
-        return repo
-    if repo is None:
-        return Repo.default_repo(init=create)
-    key = resolve_aim_dir(repo)
-    found = _open_repos.get(key)
-    if found is not None and found.layout.version_file.exists():
-        return found
-    opened = Repo(repo, init=create)
-    _open_repos[key] = opened
-    return opened

@@ -9,8 +9,8 @@ from typing import Any
 from aim.core import events as ev
 from aim.sdk import exit_hooks
 from aim.sdk.metrics import Metric
-from aim.sdk.repo import Repo
 from aim.sdk.run_base import DEFAULT_SYSTEM_TRACKING_INTERVAL, RunBase
+from aim.sdk.store import RepoStore
 from aim.storage.segment_writer import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES
 
 
@@ -37,7 +37,7 @@ class Run(RunBase):
     def __init__(
         self,
         run_hash: str | None = None,
-        repo: Repo | str | os.PathLike[str] | None = None,
+        repo: RepoStore | str | os.PathLike[str] | None = None,
         read_only: bool = False,
         experiment: str | None = None,
         force_resume: bool = False,

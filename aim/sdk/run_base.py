@@ -12,7 +12,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aim.core import events as ev
 from aim.core.encoding import context_key
@@ -25,15 +25,18 @@ from aim.errors import RunClosedError, RunNotFoundError, RunWriteError
 from aim.sdk import capture, exit_hooks, indexer, series
 from aim.sdk.flush_thread import FlushThread
 from aim.sdk.metrics import Metric
-from aim.sdk.repo import Repo, resolve_repo
 from aim.sdk.run_read import RunReadMixin
 from aim.sdk.run_sinks import CaptureSink, IndexSync
 from aim.sdk.run_sinks import now as _now
+from aim.sdk.store import RepoStore, resolve_store
 from aim.storage.hashes import new_run_hash, validate_run_hash
 from aim.storage.lock import RunLock, create_locked, is_locked
 from aim.storage.repair import repair_scans
 from aim.storage.segment_writer import SegmentWriter
 from aim.storage.series_files import Columns
+
+if TYPE_CHECKING:
+    from aim.sdk.repo import Repo
 
 _time_ns = time.time_ns
 DEFAULT_SYSTEM_TRACKING_INTERVAL = 10.0  # seconds, as in Aim
@@ -47,7 +50,7 @@ class RunBase(RunReadMixin):
     def _configure(
         self,
         run_hash: str | None,
-        repo: Repo | str | os.PathLike[str] | None,
+        repo: RepoStore | str | os.PathLike[str] | None,
         read_only: bool,
         experiment: str | None,
         force_resume: bool,
@@ -93,8 +96,8 @@ class RunBase(RunReadMixin):
     def _open(self) -> None:
         """Open the run (blocking IO): resolve the repo, take the lock, replay or create."""
         run_hash, read_only, experiment = self._hash_arg, self.read_only, self._experiment_arg
-        self.repo = resolve_repo(self._repo_arg, create=not read_only)
-        layout = self.repo.layout
+        self._store = resolve_store(self._repo_arg, create=not read_only)
+        layout = self._store.layout
         if read_only:
             if run_hash is None:
                 raise ValueError("read_only=True needs a run_hash")
@@ -102,7 +105,7 @@ class RunBase(RunReadMixin):
             self._require_run_dir()
             # From the index rows when they are current (no log read: opening a million-event
             # run costs a row lookup and a stat per segment), else a replay of the log.
-            summary = indexer.indexed_summary(self.repo.index, layout, run_hash)
+            summary = indexer.indexed_summary(self._store.index, layout, run_hash)
             if summary is None:
                 summary = indexer.replay_run(layout, run_hash)[0]
             self._state = RunState(summary, self._policy)
@@ -161,16 +164,16 @@ class RunBase(RunReadMixin):
             layout.events_dir(self.hash), max_bytes=self._segment_max_bytes, max_age=self._segment_max_age
         )
         # What the background threads hold instead of the run (see run_sinks.py).
-        self._index_sync = IndexSync(self._state, self._lock, self.repo.index, self._writer,
+        self._index_sync = IndexSync(self._state, self._lock, self._store.index, self._writer,
                                      log_size if run_hash is not None else 0)
         self._capture_sink = CaptureSink(self._state, self._lock, self._cond)
 
     def _require_run_dir(self) -> None:
-        if not self.repo.layout.run_dir(self.hash).is_dir():
-            raise RunNotFoundError(f"no run {self.hash} in {self.repo.layout.root}")
+        if not self._store.layout.run_dir(self.hash).is_dir():
+            raise RunNotFoundError(f"no run {self.hash} in {self._store.layout.root}")
 
     def _take_lock(self) -> None:
-        self._run_lock = RunLock(self.repo.layout.lock_file(self.hash))
+        self._run_lock = RunLock(self._store.layout.lock_file(self.hash))
         self._run_lock.acquire()
 
     # --- tracking: the hot path --------------------------------------------------------------
@@ -243,6 +246,17 @@ class RunBase(RunReadMixin):
 
     def _set_meta(self, field: str, value: Any) -> None:
         self._record(ev.META_SET, {"field": field, "value": value})
+
+    @property
+    def repo(self) -> Repo:
+        """The run's repository, as Aim's ``run.repo``: the front door (``Repo``)."""
+        # Imported here: the front door sits above runs (it opens them), runs work on the
+        # store below it; a run opened from a path gets its front door on first request.
+        from aim.sdk.repo import Repo
+
+        if not isinstance(self._store, Repo):
+            self._store = Repo(self._store.layout.root)
+        return self._store
 
     @property
     def _summary(self) -> RunSummary:
@@ -322,7 +336,7 @@ class RunBase(RunReadMixin):
             return self._state.status
         if recorded != ev.STATUS_RUNNING:
             return recorded
-        live = is_locked(self.repo.layout.lock_file(self.hash))
+        live = is_locked(self._store.layout.lock_file(self.hash))
         return ev.STATUS_RUNNING if live else ev.STATUS_CRASHED
 
     @property
@@ -349,12 +363,12 @@ class RunBase(RunReadMixin):
         sees everything tracked before it (blocking IO)."""
         if not self.read_only and not self._closed:
             self._flush_blocking()
-        return series.read_sequence(self.repo.layout, self.hash, name, context)
+        return series.read_sequence(self._store.layout, self.hash, name, context)
 
     def _read_metric(self, name: str, context: Mapping[str, Any] | None) -> Metric:
         """Read one sequence from the series store, caught up from the log first (blocking IO)."""
         plain = dict(context or {})
-        return Metric(name, plain, self, series.read_sequence(self.repo.layout, self.hash, name, plain))
+        return Metric(name, plain, self, series.read_sequence(self._store.layout, self.hash, name, plain))
 
     # --- capture: system metrics, terminal output, system params -----------------------------
     def _start_capture(self) -> None:
@@ -365,7 +379,7 @@ class RunBase(RunReadMixin):
             self[SYSTEM_PARAMS_KEY] = collect_system_params()
         if self._system_interval is not None or self._capture_terminal:
             capture.add_run(id(self), self._capture_sink, self._system_interval, self._capture_terminal,
-                            str(self.repo.layout.root))
+                            str(self._store.layout.root))
             self._capturing = True
 
     def _stop_capture(self) -> None:
@@ -521,7 +535,7 @@ class RunBase(RunReadMixin):
                 # Materialize the series while the log is in the page cache, so the first
                 # read decodes nothing; past a bound, close stays quick and the first read
                 # folds the log in instead (a million events take seconds to decode).
-                series.catch_up(self.repo.layout, self.hash, CLOSE_CATCH_UP_BYTES)
+                series.catch_up(self._store.layout, self.hash, CLOSE_CATCH_UP_BYTES)
             except Exception:  # a cache: a read rebuilds it from the log
                 pass
         if self._run_lock is not None:
@@ -556,12 +570,12 @@ class RunBase(RunReadMixin):
         """The index of a run whose writer failed comes from its log, not from the writer's
         summary: events the writer lost (``event.lost``) must not be in it. When not even the
         end could be written, the row still says failed (verify reports that the log lacks it)."""
-        layout = self.repo.layout
+        layout = self._store.layout
         summary, _scans, size = indexer.replay_run(layout, self.hash)
         if summary.status != ev.STATUS_FAILED:
             summary.status = ev.STATUS_FAILED
             summary.end_time = self._state.summary.end_time
-        indexer.write_summary(self.repo.index, summary, size)
+        indexer.write_summary(self._store.index, summary, size)
 
 
 SYSTEM_INTERVAL_RANGE = (0.1, 24 * 60 * 60.0)  # seconds: Aim's bounds

@@ -315,7 +315,7 @@ class RunReadMixin:
             if etype == ev.LOG_LINE and run._capturing:
                 _settle_capture()
             run._flush_blocking()  # a writer reads its own events: write them out first
-        for event in iter_events(run.repo.layout.segment_paths(run.hash)):
+        for event in iter_events(run._store.layout.segment_paths(run.hash)):
             if event.get("type") == etype:
                 yield event
 

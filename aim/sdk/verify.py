@@ -25,7 +25,7 @@ from aim.storage.segment_reader import SegmentScan, iter_payloads
 from aim.storage.transfer import list_leftovers, sweep_leftovers
 
 if TYPE_CHECKING:
-    from aim.sdk.repo import Repo
+    from aim.sdk.store import RepoStore
 
 @dataclass
 class Problem:
@@ -37,7 +37,7 @@ class Problem:
     fixed: bool = False
 
 
-def verify(repo: Repo, *, repair: bool = False) -> list[Problem]:
+def verify(repo: RepoStore, *, repair: bool = False) -> list[Problem]:
     """Decode every segment and compare the index with a replay; optionally repair."""
     layout = repo.layout
     problems: list[Problem] = []
@@ -67,7 +67,7 @@ def verify(repo: Repo, *, repair: bool = False) -> list[Problem]:
 CORRUPTION_KINDS = ("damaged", "seq_gap", "orphan")
 
 
-def corrupted_runs(repo: Repo) -> dict[str, list[Problem]]:
+def corrupted_runs(repo: RepoStore) -> dict[str, list[Problem]]:
     """The runs (deleted ones included) whose log ``verify`` finds damaged, with the problems.
 
     Reads every segment (checksums), as ``verify`` does, but leaves the index alone.
@@ -86,7 +86,7 @@ def corrupted_runs(repo: Repo) -> dict[str, list[Problem]]:
     return out
 
 
-def remove_corrupted(repo: Repo, hashes: Iterable[str]) -> list[Outcome]:
+def remove_corrupted(repo: RepoStore, hashes: Iterable[str]) -> list[Outcome]:
     """``aim runs rm --corrupted``: tombstone each damaged run (its valid events stay readable
     and restorable until prune); a run directory without any event is removed at once, under
     its lock (there is nothing in it to lose or restore)."""
@@ -104,7 +104,7 @@ def remove_corrupted(repo: Repo, hashes: Iterable[str]) -> list[Outcome]:
     return _each(hashes, one)
 
 
-def _check_run(repo: Repo, h: str, *, repair: bool, index: bool) -> list[Problem]:
+def _check_run(repo: RepoStore, h: str, *, repair: bool, index: bool) -> list[Problem]:
     """verify's checks of one run directory (``index``: compare its index rows too)."""
     layout = repo.layout
     if _holds_no_event(layout.segment_paths(h)):
@@ -132,7 +132,7 @@ def _holds_no_event(paths: list[Path]) -> bool:
     return next(iter_payloads(paths[0].read_bytes(), SegmentScan(paths[0])), None) is None
 
 
-def _remove_empty_run(repo: Repo, run_hash: str) -> bool:
+def _remove_empty_run(repo: RepoStore, run_hash: str) -> bool:
     """Remove a run that holds no event and whose lock is free: its writer died before its
     first frame was written, so nothing is lost (a live creator holds the lock from the moment
     the directory appears: ``create_locked``). Done under the lock, so a resume cannot start
@@ -153,7 +153,7 @@ def _remove_empty_run(repo: Repo, run_hash: str) -> bool:
     return True
 
 
-def _verify_run(repo: Repo, h: str, repair: bool, *, index: bool = True) -> list[Problem]:
+def _verify_run(repo: RepoStore, h: str, repair: bool, *, index: bool = True) -> list[Problem]:
     layout = repo.layout
     live = is_locked(layout.lock_file(h))
     paths = layout.segment_paths(h)
@@ -205,7 +205,7 @@ def _describe_seq(seqs: list[Any]) -> str:
     return "; ".join(parts) or "seq out of order"
 
 
-def _index_drift(repo: Repo, h: str, repair: bool) -> list[Problem]:
+def _index_drift(repo: RepoStore, h: str, repair: bool) -> list[Problem]:
     from aim.core.params import leaf_keys
 
     summary, _, size = indexer.replay_run(repo.layout, h)
