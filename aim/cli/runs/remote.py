@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import click
 
 from aim.cli.options import RUN_HASH, json_option, repo_option
 from aim.cli.output import echo_json, format_size
+from aim.cli.runs.selection import current_query, has_filters, select, select_options
 
 _common = [
     click.argument("bucket"),
@@ -28,6 +30,48 @@ def _options(fn: Any) -> Any:
     return fn
 
 
+class _Selection:
+    """The runs that ``--run`` and the filters choose, chosen again each time it is iterated.
+
+    ``backup.upload`` iterates its runs once per call, so with ``--follow`` each round picks
+    up the runs that match by then (a new run of the experiment, say), not only the first's.
+    """
+
+    def __init__(self, repo: Any, runs: tuple[str, ...], experiment: str | None,
+                 older_than: str | None) -> None:
+        self.repo, self.runs, self.experiment, self.older_than = repo, runs, experiment, older_than
+        self.query = current_query()  # read now: the rounds do not need a click context
+        self.first: list[str] | None = None
+
+    def resolve(self) -> tuple[list[str], list[Any]]:
+        """(hashes, selector errors), as ``select`` gives them; a bad query raises."""
+        return select(self.repo, self.runs, experiment=self.experiment, older_than=self.older_than,
+                      deleted=None, query=self.query)
+
+    def __iter__(self) -> Iterator[str]:
+        if self.first is not None:  # the first round uses what was checked before it
+            first, self.first = self.first, None
+            return iter(first)
+        return iter(self.resolve()[0])  # later rounds: a run moved away meanwhile is skipped
+
+
+def _chosen(repo: Any, runs: tuple[str, ...], experiment: str | None,
+            older_than: str | None) -> Iterable[str] | None:
+    """What to upload: None (every run) when nothing narrows it, else the chosen runs.
+
+    With a filter, the choice is made (and a bad query or selector reported, exit 1) before
+    the store is contacted; a filter that matches nothing uploads nothing, never everything.
+    """
+    if not has_filters(experiment, older_than):
+        return list(runs) or None
+    selection = _Selection(repo, runs, experiment, older_than)
+    hashes, errors = selection.resolve()
+    if errors:
+        for e in errors:
+            click.echo(f"error: {e.message}", err=True)
+        raise SystemExit(1)
+    selection.first = hashes
+    return selection
 
 
 class _Bar:
@@ -62,26 +106,29 @@ def _store(bucket: str, endpoint_url: str | None, legacy: bool | None) -> Any:
 @click.command()
 @repo_option
 @_options
+@select_options
 @click.option("--dry-run", is_flag=True, help="Say what would be shipped; send nothing.")
 @click.option("--follow", is_flag=True, help="Keep shipping newly sealed segments until interrupted.")
 @click.option("--interval", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds between rounds with --follow.")
 @json_option
 def upload(repo: str, bucket: str, prefix: str, endpoint_url: str | None, runs: tuple[str, ...],
-           legacy_checksums: bool | None, dry_run: bool, follow: bool, interval: float,
-           as_json: bool) -> None:
+           legacy_checksums: bool | None, experiment: str | None, older_than: str | None,
+           dry_run: bool, follow: bool, interval: float, as_json: bool) -> None:
     """Ship sealed segments to BUCKET (created when missing), then a snapshot manifest.
 
-    Incremental: segments already in the bucket are not sent again. Credentials come from
-    boto3's standard chain (environment, profile, instance role).
+    Incremental: segments already in the bucket are not sent again. Every run by default;
+    --run, --experiment, --older-than and --query choose some (with --follow, the filters are
+    evaluated again each round). Credentials come from boto3's standard chain (environment,
+    profile, instance role).
     """
     from aim.cli.options import open_repo
     from aim.sdk import backup
 
     backup.check_location(bucket, prefix)  # a bad name fails before anything is opened
     r = open_repo(repo)
+    selected = _chosen(r, runs, experiment, older_than)
     store = _store(bucket, endpoint_url, legacy_checksums)
-    selected = list(runs) or None
     if follow:
         def on_round(rep: Any) -> None:
             if as_json:

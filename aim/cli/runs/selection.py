@@ -28,8 +28,19 @@ def _keep_query(ctx: click.Context, param: click.Parameter, value: str | None) -
         ctx.meta["aim_query"] = value
 
 
+def current_query() -> str | None:
+    """The ``--query`` of the command being run (None when not given, or outside a command)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get("aim_query") if ctx is not None else None
+
+
+def has_filters(experiment: str | None, older_than: str | None) -> bool:
+    """Whether any of ``select_options``' filters was given (``--query`` included)."""
+    return experiment is not None or older_than is not None or current_query() is not None
+
+
 def select_options(f: Any) -> Any:
-    """The bulk filters shared by rm, restore, close, cp and mv."""
+    """The run filters shared by rm, restore, cp, mv, export and upload."""
     f = click.option("--query", "-q", default=None, metavar="EXPR", expose_value=False,
                      callback=_keep_query,
                      help="Only runs for which this AimQL expression holds (docs/query.md).")(f)
@@ -40,16 +51,17 @@ def select_options(f: Any) -> Any:
 
 
 def select(repo: Any, patterns: tuple[str, ...], *, experiment: str | None, older_than: str | None,
-           deleted: bool | None) -> tuple[list[str], list[Any]]:
+           deleted: bool | None, query: str | None = None) -> tuple[list[str], list[Any]]:
     """Resolve selectors to hashes; ``deleted`` picks tombstoned (True), live (False) or both.
 
-    Returns (hashes, errors): a selector that matches nothing, an ambiguous prefix or a
-    malformed pattern is an error, reported and counted as a failure.
+    ``query`` defaults to the command's ``--query``. Returns (hashes, errors): a selector that
+    matches nothing, an ambiguous prefix or a malformed pattern is an error, reported and
+    counted as a failure. A bad query raises ``QueryError`` (one line, exit 1).
     """
     from aim.sdk.maintenance import Outcome, resolve_hashes
 
-    ctx = click.get_current_context(silent=True)
-    query = ctx.meta.get("aim_query") if ctx is not None else None
+    if query is None:
+        query = current_query()
     if not patterns and experiment is None and older_than is None and query is None:
         raise click.UsageError("name at least one run (hash, prefix or glob) or a filter")
     # Runs a live writer has just created (not indexed before its first flush) are chosen like
@@ -66,6 +78,8 @@ def select(repo: Any, patterns: tuple[str, ...], *, experiment: str | None, olde
         cutoff = time.time() - parse_age(older_than)
         rows = [r for r in rows if (r["creation_time"] or 0) < cutoff]
     if query is not None:
+        # Not Repo.query_runs: that sees only indexed, not-deleted runs, and restore (and a
+        # --query on rm, export, upload) must match deleted ones too.
         from aim.sdk.query import matching_rows
 
         rows = matching_rows(repo, query, rows)

@@ -8,6 +8,7 @@ from contextlib import nullcontext
 import click
 
 from aim.cli.options import RUN_HASH, open_repo, repo_option
+from aim.cli.runs.selection import select, select_options
 
 
 def _type_matches(etype: str, wanted: tuple[str, ...]) -> bool:
@@ -68,29 +69,35 @@ def tail(repo: str, run_hash: str, follow: bool, types: tuple[str, ...], name: s
 
 @click.command()
 @repo_option
-@click.argument("run_hashes", nargs=-1, required=True, type=RUN_HASH)
+@click.argument("runs", nargs=-1)
+@select_options
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write here instead of standard output.")
 @click.option("--params", "what_params", is_flag=True,
               help="Export the runs' params (one row per leaf: run, key, value) instead of metrics.")
-def export(repo: str, run_hashes: tuple[str, ...], fmt: str, output: str | None, what_params: bool) -> None:
+def export(repo: str, runs: tuple[str, ...], experiment: str | None, older_than: str | None, fmt: str,
+           output: str | None, what_params: bool) -> None:
     """Export metrics as tidy rows (run, name, context, step, epoch, value, time), or params.
 
-    Streams: memory does not grow with a run's length. Consecutive events of one sequence at
-    the same step collapse to the last, as read-back shows them.
+    RUNS are hashes, unique prefixes or shell-style globs ('*' is every run); --experiment,
+    --older-than and --query choose or narrow them, as for `aim runs rm`. Streams: memory does
+    not grow with a run's length. Consecutive events of one sequence at the same step collapse
+    to the last, as read-back shows them.
     """
-    from aim.errors import RunNotFoundError
     from aim.sdk import export as exporter
 
     r = open_repo(repo)
-    for h in run_hashes:
-        if not r.has_run(h):
-            raise RunNotFoundError(f"no run {h} in {r.path}")
+    hashes, errors = select(r, runs, experiment=experiment, older_than=older_than, deleted=None)
+    if errors:
+        # Nothing is written when a selector is wrong: half an export looks like a whole one.
+        for e in errors:
+            click.echo(f"error: {e.message}", err=True)
+        raise SystemExit(1)
     target = open(output, "w", newline="", encoding="utf-8") if output else nullcontext(sys.stdout)  # noqa: SIM115
     with target as stream:
         if what_params:
-            exporter.write_params(r, list(run_hashes), stream, fmt)
+            exporter.write_params(r, hashes, stream, fmt)
         else:
-            exporter.write_metrics(r, list(run_hashes), stream, fmt)
+            exporter.write_metrics(r, hashes, stream, fmt)
         stream.flush()
