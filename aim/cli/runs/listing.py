@@ -35,9 +35,7 @@ def ls(repo: str, experiment: str | None, deleted: bool, corrupted: bool, query:
         return
     rows = r.list_runs(experiment=experiment, only_deleted=deleted, include_starting=True)
     if query is not None:
-        from aim.sdk.query import matching_rows
-
-        rows = matching_rows(r, query, rows)
+        rows = _matching(r, query, rows, deleted)
     if as_json:
         for row in rows:
             echo_json({k: row[k] for k in ("hash", "experiment", "name", "creation_time",
@@ -49,6 +47,21 @@ def ls(repo: str, experiment: str | None, deleted: bool, corrupted: bool, query:
          for row in rows],
     ))
     click.echo(f"{len(rows)} run{'s' if len(rows) != 1 else ''}", err=True)
+
+
+def _matching(r: Any, query: str, rows: list[dict[str, Any]], deleted: bool) -> list[dict[str, Any]]:
+    """The rows for which ``query`` holds (a bad query raises ``QueryError``: one line, exit 1)."""
+    if deleted:
+        # Repo.query_runs sees only runs that are not deleted: no front door for these yet.
+        from aim.sdk.query import matching_rows
+
+        return matching_rows(r, query, rows)
+    from aim.sdk.query import QueryReportMode
+
+    # Only indexed runs match: a run whose writer has not flushed yet has nothing recorded to
+    # match (as no --experiment matches it).
+    matched = set(r.query_runs(query, report_mode=QueryReportMode.DISABLED).hashes())
+    return [row for row in rows if row["hash"] in matched]
 
 
 def _ls_corrupted(r: Any, as_json: bool) -> None:
@@ -75,32 +88,38 @@ def show(repo: str, run_hash: str, as_json: bool) -> None:
     """Show one run: metadata, params, tags and sequences with their last values."""
     import orjson
 
+    from aim.core.values import to_json_form
     from aim.errors import RunNotFoundError
+    from aim.sdk.run import Run
 
     r = open_repo(repo)
     if not r.has_run(run_hash):
         raise RunNotFoundError(f"no run {run_hash} in {r.path}")
-    row = r.index.run_row(run_hash)
-    if row is None:
+    # Read-only, from the run's index rows when they are current (else a replay of its log);
+    # a deleted run opens too (Repo.get_run would say None), so that show can say it is.
+    run = Run(run_hash, repo=r, read_only=True)
+    if run.creation_time is None:  # no event yet: every run's log starts with run.started
         _show_unindexed(r, run_hash, as_json)
         return
-    seqs = r.index.sequence_rows(run_hash)
+    params, points = _not_in_front_door(r, run_hash)
     info = {
         "hash": run_hash,
-        "experiment": row["experiment"],
-        "name": row["name"],
-        "description": row["description"],
+        "experiment": run.experiment,
+        "name": run.name,
+        "description": run.description,
         "status": r.run_status(run_hash),
-        "deleted": bool(row["deleted"]),
-        "archived": bool(row["archived"]),
-        "created": row["creation_time"],
-        "ended": row["end_time"],
-        "tags": orjson.loads(row["tags"]),
-        "params": orjson.loads(row["params"]),
+        "deleted": not r.run_exists(run_hash),
+        "archived": run.archived,
+        "created": run.creation_time,
+        "ended": run.end_time,
+        "tags": run.tags,
+        "params": params,
+        # The values in the log's JSON form (NaN as "NaN"), as the index keeps and shows them.
         "sequences": [
-            {"name": n, "context": orjson.loads(c), "points": p, "last_step": s,
-             "last_value": None if v is None else orjson.loads(v)}
-            for n, c, p, s, v in seqs
+            {"name": s["name"], "context": s["context"],
+             "points": points.get((s["name"], _context_json(s["context"]))),
+             "last_step": s["values"]["last_step"], "last_value": to_json_form(s["values"]["last"])}
+            for s in run.collect_sequence_info("metric")["metric"]
         ],
     }
     if as_json:
@@ -124,6 +143,26 @@ def show(repo: str, run_hash: str, as_json: bool) -> None:
         [("  " + s["name"], orjson.dumps(s["context"]).decode(), s["points"], s["last_step"],
           s["last_value"]) for s in info["sequences"]],
     ))
+
+
+def _context_json(context: dict[str, Any]) -> str:
+    """A context in the index's canonical JSON (the key ``_not_in_front_door`` counts by)."""
+    from aim.core.encoding import context_key
+
+    return context_key(context).decode()
+
+
+def _not_in_front_door(r: Any, run_hash: str) -> tuple[dict[str, Any], dict[tuple[str, str], int]]:
+    """What show prints that the front door does not give yet, from the index rows: the whole
+    params tree (a read-only Run answers ``run[key]`` only, with no ``run[...]`` for all of
+    it) in the log's JSON form, and each sequence's point count by (name, context JSON) (Run's
+    sequence info has the last step and value only; ``len(metric)`` reads the points and counts
+    steps, not tracked points)."""
+    import orjson
+
+    row = r.index.run_row(run_hash)
+    params = orjson.loads(row["params"]) if row is not None else {}
+    return params, {(n, c): p for n, c, p, _, _ in r.index.sequence_rows(run_hash)}
 
 
 def _show_unindexed(r: Any, run_hash: str, as_json: bool) -> None:
