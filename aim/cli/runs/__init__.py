@@ -10,6 +10,7 @@ from aim.cli.options import group_repo_option
 COMMANDS = {
     "ls": ("aim.cli.runs.listing", "ls"),
     "show": ("aim.cli.runs.listing", "show"),
+    "query-metrics": ("aim.cli.runs.query", "query_metrics"),
     "logs": ("aim.cli.runs.logs", "logs"),
     "tail": ("aim.cli.runs.stream", "tail"),
     "export": ("aim.cli.runs.stream", "export"),
