@@ -85,9 +85,8 @@ def test_nothing_below_the_front_door_imports_it_at_module_level():
         if path.name in allowed:
             continue
         for node in ast.parse(path.read_text()).body:  # module level, not under TYPE_CHECKING
-            if isinstance(node, ast.ImportFrom) and node.module == "aim.sdk.repo":
-                problems.append(path.name)
-            elif isinstance(node, ast.ImportFrom) and node.module == "aim.sdk" and \
-                    any(a.name == "repo" for a in node.names):
+            if isinstance(node, ast.ImportFrom) and (
+                    node.module == "aim.sdk.repo"
+                    or (node.module == "aim.sdk" and any(a.name == "repo" for a in node.names))):
                 problems.append(path.name)
     assert not problems, problems

@@ -86,6 +86,9 @@ Measurements and targets:
     On the same repository before the delete: ``Repo(src).copy_runs(all hashes, dest)`` (open
     included, destination an existing repo on the same filesystem, so segments are hard-linked);
     seconds, ms per run and how many segments came across as hard links.
+The read benchmarks (``read_iter_runs``, ``read_iter_runs_100k``, ``read_open_big_run``,
+``read_get_metric``) are described in ``tools/bench_reads.py``.
+
 ``delete_cost_vs_size``
     Two closed runs, of 1,000 and ``--big-run-events`` (1,000,000) metric events, in one repo.
     Per round: ``Repo(p)`` with its index opened (untimed), ``delete_run(h)`` timed, then
@@ -120,6 +123,8 @@ ALL = (
     "bytes_per_event", "peak_rss", "export_rss",
     "run_create_close",
     "runs_ls", "ls_imports", "delete_runs_cli", "prune_runs", "copy_runs", "delete_cost_vs_size",
+    # tools/bench_reads.py
+    "read_iter_runs", "read_iter_runs_100k", "read_open_big_run", "read_get_metric",
 )
 BATCH = 20_000
 ROUNDS = 5  # floor, sync and async runs alternate this many times; medians are reported
@@ -717,6 +722,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="runs for delete_runs_cli, prune_runs, copy_runs (1,000)")
     p.add_argument("--big-run-events", type=int, default=None,
                    help="events in the big run of delete_cost_vs_size (1,000,000)")
+    p.add_argument("--list-runs", type=int, default=None,
+                   help="runs in the listing of read_iter_runs_100k (100,000)")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run in ~30 s")
     p.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     p.add_argument("--tmpdir", default=None, help="where to make the temporary directory")
@@ -727,10 +734,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     sizes = (
         {"events": 100_000, "rss_events": 300_000, "runs": 300, "small_runs": 100, "lifecycle_runs": 30,
-         "mgmt_runs": 1_000, "big_run_events": 1_000_000}
+         "mgmt_runs": 1_000, "big_run_events": 1_000_000, "list_runs": 10_000}
         if args.quick else
         {"events": 1_000_000, "rss_events": 10_000_000, "runs": 10_000, "small_runs": 500,
-         "lifecycle_runs": 200, "mgmt_runs": 1_000, "big_run_events": 1_000_000}
+         "lifecycle_runs": 200, "mgmt_runs": 1_000, "big_run_events": 1_000_000, "list_runs": 100_000}
     )
     for key, default in sizes.items():
         if getattr(args, key) is None:
@@ -855,6 +862,11 @@ def main(argv: list[str] | None = None) -> int:
                 bench_rm_prune(mgmt, args.mgmt_runs, only)
         if "delete_cost_vs_size" in only:
             bench_delete_cost(args, tmp)
+        if any(name.startswith("read_") for name in only):
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from bench_reads import bench_reads
+
+            bench_reads(args, tmp, only, emit, log)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log(f"done in {time.perf_counter() - t_start:.1f} s")

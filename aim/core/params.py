@@ -34,7 +34,19 @@ def get_path(tree: dict[str, Any], path: ParamPath) -> Any:
         if not isinstance(node, dict) or key not in node:
             raise KeyError(".".join(path))
         node = node[key]
-    return copy.deepcopy(node)
+    return copy_tree(node)
+
+
+def copy_tree(value: Any) -> Any:
+    """A deep copy of a param value (dicts, lists and immutable leaves): several times faster
+    than ``copy.deepcopy``, which a listing of many runs' params would spend most time in."""
+    if type(value) is dict:
+        return {k: copy_tree(v) for k, v in value.items()}
+    if type(value) is list:
+        return [copy_tree(v) for v in value]
+    if isinstance(value, (dict, list)):
+        return copy.deepcopy(value)
+    return value  # str, int, float, bool, None, bytes: immutable
 
 
 def delete_path(tree: dict[str, Any], path: ParamPath) -> bool:

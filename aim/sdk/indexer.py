@@ -104,17 +104,29 @@ def indexed_summary(index: Index, layout: RepoLayout, run_hash: str) -> RunSumma
     row = index.run_row(run_hash)
     if row is None or row["status"] == ev.STATUS_RUNNING or row["log_size"] != log_size(layout, run_hash):
         return None
-    summary = RunSummary(
-        hash=run_hash, experiment=row["experiment"], name=row["name"],
+    summary = summary_from_row(row)
+    summary.sequences.update(indexed_sequences(index, run_hash))
+    return summary
+
+
+def summary_from_row(row: dict[str, Any]) -> RunSummary:
+    """A run's summary from its ``runs`` row, without its sequences (``indexed_sequences``)."""
+    return RunSummary(
+        hash=row["hash"], experiment=row["experiment"], name=row["name"],
         description=row["description"], archived=bool(row["archived"]),
         tags=orjson.loads(row["tags"]), params=params_from_row(row),
         creation_time=row["creation_time"], end_time=row["end_time"], status=row["status"],
         deleted=bool(row["deleted"]), last_seq=row["last_seq"],
     )
+
+
+def indexed_sequences(index: Index, run_hash: str) -> dict[SeqKey, list[Any]]:
+    """A run's sequence entries (as ``core.projection`` keeps them) from its sequence rows."""
+    out: dict[SeqKey, list[Any]] = {}
     for name, context, points, last_step, last_value in index.sequence_rows(run_hash):
         value = None if last_value is None else float_from_stored(orjson.loads(last_value))
-        summary.sequences[(name, context.encode())] = [last_step + 1, points, value, orjson.loads(context)]
-    return summary
+        out[(name, context.encode())] = [last_step + 1, points, value, orjson.loads(context)]
+    return out
 
 
 def replay_run(layout: RepoLayout, run_hash: str) -> tuple[RunSummary, list[SegmentScan], int]:

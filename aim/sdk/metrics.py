@@ -13,7 +13,7 @@ million points costs no Python loop per point.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aim.errors import MissingExtraError
@@ -141,9 +141,9 @@ class SequenceData:
     """``metric.data``: some points of a sequence (all of them at first), with ``sample(k)``
     and ``min_max(k)`` to downsample for plots."""
 
-    def __init__(self, metric: Metric, rows: list[int] | None = None) -> None:
+    def __init__(self, metric: Metric, rows: Sequence[int] | None = None) -> None:
         self.metric = metric
-        self.rows = list(range(len(metric))) if rows is None else rows
+        self.rows = range(len(metric)) if rows is None else rows  # a range: no list per point
 
     def __len__(self) -> int:
         return len(self.rows)

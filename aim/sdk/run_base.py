@@ -10,9 +10,9 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aim.core import events as ev
 from aim.core.encoding import context_key
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from aim.sdk.repo import Repo
 
 _time_ns = time.time_ns
+_R = TypeVar("_R", bound="RunBase")
 DEFAULT_SYSTEM_TRACKING_INTERVAL = 10.0  # seconds, as in Aim
 CLOSE_CATCH_UP_BYTES = 2 << 20  # ~160k metric events: about a second here, well under elsewhere
 
@@ -82,6 +83,7 @@ class RunBase(RunReadMixin):
         self._cond = threading.Condition(self._lock)
         self._closed = False
         self._detached = False
+        self._load_sequences: Callable[[], dict[SeqKey, list[Any]]] | None = None
         self._writer: SegmentWriter | None = None
         self._flusher: FlushThread | None = None
         self._run_lock: RunLock | None = None
@@ -263,6 +265,37 @@ class RunBase(RunReadMixin):
         return self._state.summary
 
     @property
+    def _sequences(self) -> dict[SeqKey, list[Any]]:
+        """The summary's sequence entries; a run listed by ``Repo.iter_runs`` reads them from
+        the index on first use (listing runs with their params reads no sequence row)."""
+        load = self._load_sequences
+        if load is not None:
+            self._load_sequences = None
+            self._state.summary.sequences.update(load())
+        return self._state.summary.sequences
+
+    @classmethod
+    def _from_index_row(cls: type[_R], store: RepoStore, row: dict[str, Any]) -> _R:
+        """A read-only run from its ``runs`` row (``Repo.iter_runs``): no log read, no stat,
+        its sequence rows read on first use. A "running" row may lag behind its live writer:
+        that run opens the usual way (its log is replayed)."""
+        if row["status"] == ev.STATUS_RUNNING:
+            return cls(row["hash"], repo=store, read_only=True)  # type: ignore[call-arg]
+        run = cls.__new__(cls)
+        # What _configure sets, less what a read-only run never uses (a Condition costs more
+        # than the rest together: listing 100k runs is measured in tools/bench.py).
+        run.__dict__.update(_READ_ONLY_FIELDS)
+        run._lock = threading.Lock()
+        run._store = store
+        run.hash = row["hash"]
+        run._state = RunState(indexer.summary_from_row(row), _READ_ONLY_POLICY)
+        run._state.freeze(f"run {run.hash} is open read-only; open it with Run(run_hash=...) to write")
+        run._state_track = run._state.track
+        run._closed = True
+        run._load_sequences = partial(indexer.indexed_sequences, store.index, run.hash)
+        return run
+
+    @property
     def name(self) -> str | None:
         """The run's display name."""
         return self._summary.name
@@ -349,14 +382,14 @@ class RunBase(RunReadMixin):
         """Every metric sequence of the run as a ``Metric`` (Aim's ``run.metrics()``), ordered
         by name then context; each reads its points on first use."""
         with self._lock:
-            infos = sorted(((k[0], k[1], dict(e[3])) for k, e in self._summary.sequences.items()),
+            infos = sorted(((k[0], k[1], dict(e[3])) for k, e in self._sequences.items()),
                            key=lambda i: (i[0], i[1]))
         return [Metric(name, context, self, load=partial(self._metric_columns, name, context))
                 for name, _, context in infos]
 
     def _metric_key(self, name: str, context: Mapping[str, Any] | None) -> SeqKey | None:
         key: SeqKey = (name, context_key(context))
-        return key if key in self._summary.sequences else None
+        return key if key in self._sequences else None
 
     def _metric_columns(self, name: str, context: dict[str, Any]) -> Columns | None:
         """One sequence's points from the series store; a writer flushes first, so a read
@@ -579,6 +612,18 @@ class RunBase(RunReadMixin):
 
 
 SYSTEM_INTERVAL_RANGE = (0.1, 24 * 60 * 60.0)  # seconds: Aim's bounds
+
+# A read-only run listed from the index (RunBase._from_index_row): it never writes, waits for
+# room or flushes, so it shares one policy and one never-waited-on condition.
+_READ_ONLY_POLICY = FlushPolicy()
+_READ_ONLY_FIELDS: dict[str, Any] = {
+    "_system_interval": None, "_log_system_params": False, "_capture_terminal": False,
+    "_capturing": False, "_repo_arg": None, "_hash_arg": None, "_experiment_arg": None,
+    "read_only": True, "force_resume": False, "_cond": threading.Condition(), "_closed": True,
+    "_detached": False, "_load_sequences": None, "_writer": None, "_flusher": None,
+    "_run_lock": None, "_segment_max_bytes": 0, "_segment_max_age": 0.0,
+    "_policy": _READ_ONLY_POLICY,
+}
 
 
 def _system_interval(value: Any) -> float | None:

@@ -284,7 +284,7 @@ class RunReadMixin:
             return
         run = self._run()
         with run._lock:  # a writer's track() may add a sequence meanwhile
-            infos = [(key[0], entry[CONTEXT]) for key, entry in sorted(run._summary.sequences.items())]
+            infos = [(key[0], entry[CONTEXT]) for key, entry in sorted(run._sequences.items())]
         for name, context in infos:
             yield name, Context(context), run
 
@@ -301,7 +301,7 @@ class RunReadMixin:
         run = self._run()
         with run._lock:
             entries = [(key[0], copy.deepcopy(e[CONTEXT]), e[NEXT_STEP] - 1, e[LAST_VALUE])
-                       for key, e in sorted(run._summary.sequences.items())]
+                       for key, e in sorted(run._sequences.items())]
         for name, context, last_step, last in entries:
             trace: dict[str, Any] = {"context": context, "name": name}
             if not skip_last_value:

@@ -128,6 +128,38 @@ def decode_chunks(data: bytes | memoryview, what: str) -> list[Columns]:
     return chunks
 
 
+def _read_chunk(f: Any, room: int, what: str) -> tuple[Columns, int]:
+    """One chunk from a file positioned at its header; (the chunk, its size in bytes)."""
+    header = f.read(_HEADER.size)
+    if len(header) != _HEADER.size:
+        raise SeriesCorruptError(f"{what}: truncated chunk header")
+    magic, n, flags, crc = _HEADER.unpack(header)
+    mixed = bool(flags & FLAG_MIXED)
+    size = _HEADER.size + (41 if mixed else 32) * n
+    if magic != MAGIC or size > room:
+        raise SeriesCorruptError(f"{what}: bad chunk")
+    codes = ["q", "q" if flags & FLAG_INT_VALUES else "d", "q", "d"] + (["q", "b"] if mixed else [])
+    columns: list[array[Any]] = []
+    body_crc = 0
+    for code in codes:
+        # Sized first, then filled by readinto: array.fromfile reads into a bytes object and
+        # copies it again (a million points: ~40 ms instead of ~10 on the CI machine).
+        col = array(code, [0]) * n
+        if n and f.readinto(memoryview(col).cast("B")) != n * col.itemsize:
+            raise EOFError
+        body_crc = zlib.crc32(col, body_crc)
+        columns.append(col)
+    cols = Columns(*columns[:4])
+    if mixed:
+        cols.ints, cols.is_int = columns[4], columns[5]
+    if body_crc != crc:
+        raise SeriesCorruptError(f"{what}: chunk fails its checksum")
+    if not _LITTLE:
+        for col in columns:
+            col.byteswap()
+    return cols, size
+
+
 class SeriesDir:
     """The series directory of one run: its manifest and ``.col`` files, under one lock."""
 
@@ -169,15 +201,26 @@ class SeriesDir:
         return self.path / f"{int(file_id)}.col"
 
     def read(self, file_id: int, length: int) -> list[Columns]:
-        """The chunks in the first ``length`` bytes of a file (what the manifest vouches for)."""
+        """The chunks in the first ``length`` bytes of a file (what the manifest vouches for).
+
+        Columns are read from the file straight into their arrays (one copy, no bytes object
+        in between) and checked against the chunk's CRC there."""
+        path = self._file(file_id)
         try:
-            with open(self._file(file_id), "rb") as f:
-                data = f.read(length)
+            with open(path, "rb") as f:
+                if os.fstat(f.fileno()).st_size < length:
+                    raise SeriesCorruptError(f"{path}: shorter than the {length} bytes the manifest says")
+                chunks: list[Columns] = []
+                pos = 0
+                while pos < length:
+                    chunk, size = _read_chunk(f, length - pos, f"{path} at byte {pos}")
+                    chunks.append(chunk)
+                    pos += size
+                return chunks
         except FileNotFoundError:
-            raise SeriesCorruptError(f"{self._file(file_id)}: missing") from None
-        if len(data) != length:
-            raise SeriesCorruptError(f"{self._file(file_id)}: {len(data)} bytes, manifest says {length}")
-        return decode_chunks(data, str(self._file(file_id)))
+            raise SeriesCorruptError(f"{path}: missing") from None
+        except EOFError:
+            raise SeriesCorruptError(f"{path}: shorter than the manifest says") from None
 
     def append(self, file_id: int, valid: int, cols: Columns) -> int:
         """Append a chunk after the first ``valid`` bytes (cutting what a killed catch-up left
