@@ -12,12 +12,13 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from functools import partial
+from types import EllipsisType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aim.core import events as ev
 from aim.core.encoding import context_key
 from aim.core.flush_policy import FlushPolicy
-from aim.core.params import as_path, get_path
+from aim.core.params import as_path, copy_tree, get_path
 from aim.core.projection import RunSummary, SeqKey
 from aim.core.run_state import RunState
 from aim.core.values import json_like, param_value
@@ -222,10 +223,13 @@ class RunBase(RunReadMixin):
             payload["bytes"] = stored.bytes
         self._record(ev.PARAM_SET, payload)
 
-    def __getitem__(self, key: str | tuple[str, ...]) -> Any:
-        """A copy of the param at ``key``; ``KeyError`` when absent."""
+    def __getitem__(self, key: str | tuple[str, ...] | EllipsisType) -> Any:
+        """A copy of the param at ``key``; ``KeyError`` when absent. ``run[...]`` is every
+        param as one dict, as in Aim."""
         with self._lock:
-            return get_path(self._state.summary.params, as_path(key))
+            if key is Ellipsis:
+                return copy_tree(self._state.summary.params)
+            return get_path(self._state.summary.params, as_path(key))  # type: ignore[arg-type]
 
     def __delitem__(self, key: str | tuple[str, ...]) -> None:
         """Delete the param at ``key``; ``KeyError`` when absent."""
