@@ -229,7 +229,7 @@ class RunBase(RunReadMixin):
         with self._lock:
             if key is Ellipsis:
                 return copy_tree(self._state.summary.params)
-            return get_path(self._state.summary.params, as_path(key))  # type: ignore[arg-type]
+            return get_path(self._state.summary.params, as_path(key))
 
     def __delitem__(self, key: str | tuple[str, ...]) -> None:
         """Delete the param at ``key``; ``KeyError`` when absent."""
