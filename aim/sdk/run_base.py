@@ -11,12 +11,10 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from functools import partial
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aim.core import events as ev
-from aim.core.encoding import context_key
 from aim.core.flush_policy import FlushPolicy
 from aim.core.params import as_path, copy_tree, get_path
 from aim.core.projection import RunSummary, SeqKey
@@ -25,8 +23,8 @@ from aim.core.values import json_like, param_value
 from aim.errors import RunClosedError, RunNotFoundError, RunWriteError
 from aim.sdk import capture, exit_hooks, indexer, series
 from aim.sdk.flush_thread import FlushThread
-from aim.sdk.metrics import Metric
 from aim.sdk.run_read import RunReadMixin
+from aim.sdk.run_sequences import RunSequencesMixin
 from aim.sdk.run_sinks import CaptureSink, IndexSync
 from aim.sdk.run_sinks import now as _now
 from aim.sdk.store import RepoStore, resolve_store
@@ -34,7 +32,6 @@ from aim.storage.hashes import new_run_hash, validate_run_hash
 from aim.storage.lock import RunLock, create_locked, is_locked
 from aim.storage.repair import repair_scans
 from aim.storage.segment_writer import SegmentWriter
-from aim.storage.series_files import Columns
 
 if TYPE_CHECKING:
     from aim.sdk.repo import Repo
@@ -46,7 +43,7 @@ CLOSE_CATCH_UP_BYTES = 2 << 20  # ~160k metric events: about a second here, well
 
 
 
-class RunBase(RunReadMixin):
+class RunBase(RunSequencesMixin, RunReadMixin):
     """State and behaviour shared by ``Run`` and ``AsyncRun`` (see their docstrings)."""
 
     def _configure(
@@ -269,37 +266,6 @@ class RunBase(RunReadMixin):
         return self._state.summary
 
     @property
-    def _sequences(self) -> dict[SeqKey, list[Any]]:
-        """The summary's sequence entries; a run listed by ``Repo.iter_runs`` reads them from
-        the index on first use (listing runs with their params reads no sequence row)."""
-        load = self._load_sequences
-        if load is not None:
-            self._load_sequences = None
-            self._state.summary.sequences.update(load())
-        return self._state.summary.sequences
-
-    @classmethod
-    def _from_index_row(cls: type[_R], store: RepoStore, row: dict[str, Any]) -> _R:
-        """A read-only run from its ``runs`` row (``Repo.iter_runs``): no log read, no stat,
-        its sequence rows read on first use. A "running" row may lag behind its live writer:
-        that run opens the usual way (its log is replayed)."""
-        if row["status"] == ev.STATUS_RUNNING:
-            return cls(row["hash"], repo=store, read_only=True)  # type: ignore[call-arg]
-        run = cls.__new__(cls)
-        # What _configure sets, less what a read-only run never uses (a Condition costs more
-        # than the rest together: listing 100k runs is measured in tools/bench.py).
-        run.__dict__.update(_READ_ONLY_FIELDS)
-        run._lock = threading.Lock()
-        run._store = store
-        run.hash = row["hash"]
-        run._state = RunState(indexer.summary_from_row(row), _READ_ONLY_POLICY)
-        run._state.freeze(f"run {run.hash} is open read-only; open it with Run(run_hash=...) to write")
-        run._state_track = run._state.track
-        run._closed = True
-        run._load_sequences = partial(indexer.indexed_sequences, store.index, run.hash)
-        return run
-
-    @property
     def name(self) -> str | None:
         """The run's display name."""
         return self._summary.name
@@ -380,32 +346,6 @@ class RunBase(RunReadMixin):
     def active(self) -> bool:
         """True while a writer is recording this run."""
         return self.status == ev.STATUS_RUNNING
-
-    # --- reading back --------------------------------------------------------------------------
-    def metrics(self) -> list[Metric]:
-        """Every metric sequence of the run as a ``Metric`` (Aim's ``run.metrics()``), ordered
-        by name then context; each reads its points on first use."""
-        with self._lock:
-            infos = sorted(((k[0], k[1], dict(e[3])) for k, e in self._sequences.items()),
-                           key=lambda i: (i[0], i[1]))
-        return [Metric(name, context, self, load=partial(self._metric_columns, name, context))
-                for name, _, context in infos]
-
-    def _metric_key(self, name: str, context: Mapping[str, Any] | None) -> SeqKey | None:
-        key: SeqKey = (name, context_key(context))
-        return key if key in self._sequences else None
-
-    def _metric_columns(self, name: str, context: dict[str, Any]) -> Columns | None:
-        """One sequence's points from the series store; a writer flushes first, so a read
-        sees everything tracked before it (blocking IO)."""
-        if not self.read_only and not self._closed:
-            self._flush_blocking()
-        return series.read_sequence(self._store.layout, self.hash, name, context)
-
-    def _read_metric(self, name: str, context: Mapping[str, Any] | None) -> Metric:
-        """Read one sequence from the series store, caught up from the log first (blocking IO)."""
-        plain = dict(context or {})
-        return Metric(name, plain, self, series.read_sequence(self._store.layout, self.hash, name, plain))
 
     # --- capture: system metrics, terminal output, system params -----------------------------
     def _start_capture(self) -> None:
@@ -616,19 +556,6 @@ class RunBase(RunReadMixin):
 
 
 SYSTEM_INTERVAL_RANGE = (0.1, 24 * 60 * 60.0)  # seconds: Aim's bounds
-
-# A read-only run listed from the index (RunBase._from_index_row): it never writes, waits for
-# room or flushes, so it shares one policy and one never-waited-on condition.
-_READ_ONLY_POLICY = FlushPolicy()
-_READ_ONLY_FIELDS: dict[str, Any] = {
-    "_system_interval": None, "_log_system_params": False, "_capture_terminal": False,
-    "_capturing": False, "_repo_arg": None, "_hash_arg": None, "_experiment_arg": None,
-    "read_only": True, "force_resume": False, "_cond": threading.Condition(), "_closed": True,
-    "_detached": False, "_load_sequences": None, "_writer": None, "_flusher": None,
-    "_run_lock": None, "_segment_max_bytes": 0, "_segment_max_age": 0.0,
-    "_policy": _READ_ONLY_POLICY,
-}
-
 
 def _system_interval(value: Any) -> float | None:
     """``system_tracking_interval`` as Aim reads it: None disables; a number outside 0.1 s to
