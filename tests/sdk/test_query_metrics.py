@@ -69,3 +69,31 @@ def test_dataframe_has_a_row_per_point_or_per_sequence(repo: Repo) -> None:
 def test_hostile_metric_queries_are_refused(repo: Repo, query: str) -> None:
     with pytest.raises(QueryError, match="column"):
         repo.query_metrics(query)
+
+
+AIM_DOCS_SNIPPET = '''
+from aim import Repo
+
+my_repo = Repo('REPO')
+query = "metric.name == 'loss'" # Example query
+
+# Get collection of metrics
+for run_metrics_collection in my_repo.query_metrics(query).iter_runs():
+    for metric in run_metrics_collection:
+        # Get run params
+        params = metric.run[...]
+        # Get metric values
+        steps, metric_values = metric.values.sparse_numpy()
+        seen.append((params["hparams"]["lr"], steps.tolist(), metric_values.tolist()))
+'''
+
+
+def test_aims_query_metrics_snippet_runs_unchanged(repo: Repo) -> None:
+    # The snippet of Aim's "Query runs and objects" page, as published (plus one line that
+    # records what it read).
+    seen: list[tuple[float, list[int], list[float]]] = []
+    exec(AIM_DOCS_SNIPPET.replace("REPO", str(repo.root_path)), {"seen": seen})  # test code, not a query
+    assert sorted(lr for lr, _, _ in seen) == [0.001, 0.01, 0.1]
+    for lr, steps, values in seen:
+        assert steps == list(range(10))
+        assert values == [1.0 / (1 + i * lr * 10) for i in range(10)]
