@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from functools import partial
 from time import time_ns as _time_ns
 from typing import Any
 
@@ -35,6 +36,7 @@ from aim.core.run_state import RunState
 from aim.sdk import exit_hooks
 from aim.sdk.metrics import Metric
 from aim.sdk.run_base import DEFAULT_SYSTEM_TRACKING_INTERVAL, RunBase
+from aim.sdk.run_read import LogLines, LogRecords, RunReadMixin
 from aim.sdk.store import RepoStore
 from aim.storage.segment_writer import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES
 
@@ -168,6 +170,20 @@ class AsyncRun(RunBase):
         if self._flusher is None or self._closed:
             return
         await anyio.to_thread.run_sync(self._flush_blocking, abandon_on_cancel=True)
+
+    async def get_terminal_logs(self) -> LogLines | None:  # type: ignore[override]
+        """The captured terminal output (see ``Run.get_terminal_logs``), read in a worker thread."""
+        return await anyio.to_thread.run_sync(partial(RunReadMixin.get_terminal_logs, self))
+
+    async def get_log_records(self) -> LogRecords | None:  # type: ignore[override]
+        """The log records (see ``Run.get_log_records``), read in a worker thread."""
+        return await anyio.to_thread.run_sync(partial(RunReadMixin.get_log_records, self))
+
+    async def dataframe(self, include_props: bool = True,
+                        include_params: bool = True) -> Any:
+        """The run as a one-row pandas DataFrame (see ``Run.dataframe``), in a worker thread."""
+        return await anyio.to_thread.run_sync(
+            partial(RunReadMixin.dataframe, self, include_props, include_params))
 
     async def get_metric(self, name: str, context: Mapping[str, Any] | None = None) -> Metric | None:
         """One sequence as a ``Metric``, or None when there is none (see ``Run.get_metric``)."""

@@ -110,3 +110,15 @@ async def test_writes_before_open_say_what_to_do(repo_path):
     await run.track(1.0, name="m")
     await run.close()
     assert Run(run.hash, repo=repo_path, read_only=True).get_metric("m").values == [1.0]
+
+
+async def test_reading_logs_and_the_dataframe_is_awaited_off_the_loop(repo_path):
+    async with AsyncRun(repo=repo_path, system_tracking_interval=None, capture_terminal_logs=False) as run:
+        run["hparams"] = {"lr": 0.1}
+        run.log_info("epoch done", epoch=1)
+        records = await run.get_log_records()  # a writer flushes first: the record is there
+        got = [(r.level_name, r.message, r.extra_args) for r in records]
+        assert got == [("INFO", "epoch done", {"epoch": 1})]
+        assert await run.get_terminal_logs() is None  # nothing captured
+        frame = await run.dataframe()
+        assert frame["hparams.lr"][0] == 0.1 and frame["hash"][0] == run.hash

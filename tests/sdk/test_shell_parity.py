@@ -26,7 +26,7 @@ ASYNC_RUN_ONLY = {
 RUN_ONLY: dict[str, str] = {}
 
 # Methods that wait for IO: coroutine functions on AsyncRun, plain functions on Run.
-AWAITED = {"track", "get_metric", "close", "flush"}
+AWAITED = {"track", "get_metric", "close", "flush", "get_terminal_logs", "get_log_records", "dataframe"}
 
 # Parameters of a shared method that only one shell has, and why.
 #
