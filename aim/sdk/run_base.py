@@ -24,7 +24,7 @@ from aim.errors import RunClosedError, RunNotFoundError, RunWriteError
 from aim.sdk import capture, exit_hooks, indexer, series
 from aim.sdk.flush_thread import FlushThread
 from aim.sdk.run_read import RunReadMixin
-from aim.sdk.run_sequences import RunSequencesMixin
+from aim.sdk.run_sequences import RunSequencesMixin, read_only_state
 from aim.sdk.run_sinks import CaptureSink, IndexSync
 from aim.sdk.run_sinks import now as _now
 from aim.sdk.store import RepoStore, resolve_store
@@ -108,8 +108,7 @@ class RunBase(RunSequencesMixin, RunReadMixin):
             summary = indexer.indexed_summary(self._store.index, layout, run_hash)
             if summary is None:
                 summary = indexer.replay_run(layout, run_hash)[0]
-            self._state = RunState(summary, self._policy)
-            self._state.freeze(f"run {run_hash} is open read-only; open it with Run(run_hash=...) to write")
+            self._state = read_only_state(summary)
             self._state_track = self._state.track
             self._closed = True
             return

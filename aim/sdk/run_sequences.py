@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from aim.core import events as ev
 from aim.core.encoding import context_key
 from aim.core.flush_policy import FlushPolicy
-from aim.core.projection import SeqKey
-from aim.core.run_state import RunState
+from aim.core.projection import RunSummary, SeqKey
+from aim.core.run_state import ReadOnlyState, RunState
 from aim.sdk import indexer, series
 from aim.sdk.metrics import Metric
 from aim.sdk.store import RepoStore
@@ -36,6 +36,14 @@ _READ_ONLY_FIELDS: dict[str, Any] = {
 }
 
 
+
+
+def read_only_state(summary: RunSummary) -> RunState:
+    """The state of a read-only run: its summary, every write refused."""
+    reason = f"run {summary.hash} is open read-only; open it with Run(run_hash=...) to write"
+    # A ReadOnlyState has the RunState members a read-only run touches (summary, track,
+    # record, finish, status): typed as the RunState the shells hold.
+    return cast(RunState, ReadOnlyState(summary, reason))
 
 
 class RunSequencesMixin:
@@ -78,8 +86,7 @@ class RunSequencesMixin:
         run._lock = threading.Lock()
         run._store = store
         run.hash = row["hash"]
-        run._state = RunState(indexer.summary_from_row(row), _READ_ONLY_POLICY)
-        run._state.freeze(f"run {run.hash} is open read-only; open it with Run(run_hash=...) to write")
+        run._state = read_only_state(indexer.summary_from_row(row))
         run._state_track = run._state.track
         run._closed = True
         run._load_sequences = partial(indexer.indexed_sequences, store.index, run.hash)
