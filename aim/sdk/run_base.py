@@ -12,7 +12,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from types import EllipsisType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from aim.core import events as ev
 from aim.core.flush_policy import FlushPolicy
@@ -256,9 +256,13 @@ class RunBase(RunSequencesMixin, RunReadMixin):
         # store below it; a run opened from a path gets its front door on first request.
         from aim.sdk.repo import Repo
 
-        if not isinstance(self._store, Repo):
-            self._store = Repo(self._store.layout.root)
-        return self._store
+        store = self._store
+        if not isinstance(store, Repo):
+            # Promoted in place (a Repo is a RepoStore with methods only, no state of its own):
+            # every run opened from this path keeps sharing one object and one index
+            # connection, so ``run.repo.close()`` closes the one they use.
+            store.__class__ = Repo
+        return cast(Repo, store)
 
     @property
     def _summary(self) -> RunSummary:

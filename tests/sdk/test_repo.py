@@ -22,3 +22,16 @@ def test_repo_open_default_and_iter(tmp_path, monkeypatch):
     assert [x.hash for x in repo.iter_runs()] == [r.hash]
     assert repo.get_run(r.hash).hash == r.hash
 
+
+
+def test_run_repo_is_the_front_door_shared_by_runs_of_one_path(tmp_path):
+    from aim import Repo, Run
+
+    a = Run(repo=tmp_path, system_tracking_interval=None, capture_terminal_logs=False)
+    b = Run(repo=tmp_path, system_tracking_interval=None, capture_terminal_logs=False)
+    a.close()
+    b.close()
+    assert isinstance(a.repo, Repo) and a.repo is b.repo  # one object, one index connection
+    assert sorted(a.repo.query_runs("").hashes()) == sorted([a.hash, b.hash])
+    given = Repo(tmp_path)
+    assert Run(a.hash, repo=given, read_only=True).repo is given
