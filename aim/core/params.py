@@ -10,6 +10,8 @@ ParamPath = tuple[str, ...]
 
 def as_path(key: str | tuple[str, ...] | list[str]) -> ParamPath:
     """Normalize ``run[key]`` keys: ``"hparams"`` or ``("hparams", "lr")`` → a tuple of str."""
+    if type(key) is str and key:
+        return (key,)  # the common case, first
     path = (key,) if isinstance(key, str) else tuple(key) if isinstance(key, (tuple, list)) else None
     if not path or not all(isinstance(k, str) and k for k in path):
         raise KeyError(f"param key must be a non-empty str or tuple of str, got {key!r}")

@@ -339,14 +339,21 @@ class ReadOnlyState:
     ``closed_reason``. A tenth of a ``RunState``'s cost to make, which counts when
     ``Repo.iter_runs`` makes one per run of a large repository."""
 
-    __slots__ = ("closed_reason", "summary")
+    __slots__ = ("_reason", "summary")
     status = "frozen"
     failure = None
     dropped = 0
 
-    def __init__(self, summary: RunSummary, closed_reason: str) -> None:
+    def __init__(self, summary: RunSummary, closed_reason: str | None = None) -> None:
         self.summary = summary
-        self.closed_reason = closed_reason
+        self._reason = closed_reason
+
+    @property
+    def closed_reason(self) -> str:
+        """Why writes are refused (made on first use: most read-only runs are never written)."""
+        if self._reason is None:
+            return f"run {self.summary.hash} is open read-only; open it with Run(run_hash=...) to write"
+        return self._reason
 
     @property
     def sequences(self) -> dict[SeqKey, list[Any]]:
@@ -367,4 +374,4 @@ class ReadOnlyState:
 
     def freeze(self, reason: str) -> None:
         """Keep refusing, with ``reason``."""
-        self.closed_reason = reason
+        self._reason = reason

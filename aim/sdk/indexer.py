@@ -114,7 +114,7 @@ def summary_from_row(row: dict[str, Any]) -> RunSummary:
     return RunSummary(
         hash=row["hash"], experiment=row["experiment"], name=row["name"],
         description=row["description"], archived=bool(row["archived"]),
-        tags=orjson.loads(row["tags"]), params=params_from_row(row),
+        tags=[] if row["tags"] == "[]" else orjson.loads(row["tags"]), params=params_from_row(row),
         creation_time=row["creation_time"], end_time=row["end_time"], status=row["status"],
         deleted=bool(row["deleted"]), last_seq=row["last_seq"],
     )

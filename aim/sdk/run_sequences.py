@@ -40,10 +40,9 @@ _READ_ONLY_FIELDS: dict[str, Any] = {
 
 def read_only_state(summary: RunSummary) -> RunState:
     """The state of a read-only run: its summary, every write refused."""
-    reason = f"run {summary.hash} is open read-only; open it with Run(run_hash=...) to write"
     # A ReadOnlyState has the RunState members a read-only run touches (summary, track,
     # record, finish, status): typed as the RunState the shells hold.
-    return cast(RunState, ReadOnlyState(summary, reason))
+    return cast(RunState, ReadOnlyState(summary))
 
 
 class RunSequencesMixin:
@@ -89,7 +88,7 @@ class RunSequencesMixin:
         run._state = read_only_state(indexer.summary_from_row(row))
         run._state_track = run._state.track
         run._closed = True
-        run._load_sequences = partial(indexer.indexed_sequences, store.index, run.hash)
+        run._load_sequences = partial(indexer.indexed_sequences, store.index, row["hash"])
         return run
 
     def metrics(self) -> list[Metric]:
