@@ -101,7 +101,7 @@ def show(repo: str, run_hash: str, as_json: bool) -> None:
     if run.creation_time is None:  # no event yet: every run's log starts with run.started
         _show_unindexed(r, run_hash, as_json)
         return
-    params, points = _not_in_front_door(r, run_hash)
+    points = _point_counts(r, run_hash)
     info = {
         "hash": run_hash,
         "experiment": run.experiment,
@@ -113,7 +113,7 @@ def show(repo: str, run_hash: str, as_json: bool) -> None:
         "created": run.creation_time,
         "ended": run.end_time,
         "tags": run.tags,
-        "params": params,
+        "params": to_json_form(run[...]),  # the log's JSON form (NaN as "NaN", bytes as base64)
         # The values in the log's JSON form (NaN as "NaN"), as the index keeps and shows them.
         "sequences": [
             {"name": s["name"], "context": s["context"],
@@ -152,17 +152,11 @@ def _context_json(context: dict[str, Any]) -> str:
     return context_key(context).decode()
 
 
-def _not_in_front_door(r: Any, run_hash: str) -> tuple[dict[str, Any], dict[tuple[str, str], int]]:
-    """What show prints that the front door does not give yet, from the index rows: the whole
-    params tree (a read-only Run answers ``run[key]`` only, with no ``run[...]`` for all of
-    it) in the log's JSON form, and each sequence's point count by (name, context JSON) (Run's
-    sequence info has the last step and value only; ``len(metric)`` reads the points and counts
-    steps, not tracked points)."""
-    import orjson
-
-    row = r.index.run_row(run_hash)
-    params = orjson.loads(row["params"]) if row is not None else {}
-    return params, {(n, c): p for n, c, p, _, _ in r.index.sequence_rows(run_hash)}
+def _point_counts(r: Any, run_hash: str) -> dict[tuple[str, str], int]:
+    """Each sequence's count of tracked points by (name, context JSON), from the index: what
+    show prints that the front door does not give (Aim's sequence info has the last step and
+    value only; ``len(metric)`` reads the points and counts steps, not tracked points)."""
+    return {(n, c): p for n, c, p, _, _ in r.index.sequence_rows(run_hash)}
 
 
 def _show_unindexed(r: Any, run_hash: str, as_json: bool) -> None:
