@@ -96,6 +96,8 @@ HOSTILE = [
     ("import os", "column"),
     ("run.name = 'x'", "column"),
     ("re.match('a' * 2000, run.name)", "at most"),
+    ("re.match('(a+)+$', run.name)", "repetition inside a repetition"),
+    ("re.search('(x*y?)*z', run.name)", "repetition inside a repetition"),
 ]
 
 

@@ -30,6 +30,11 @@ from aim.core.query.parse import (
     error,
 )
 
+try:  # the parser behind re (3.11+); sre_parse before
+    from re import _parser as _sre_parse  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_parse as _sre_parse
+
 MAX_POW_BITS = 4096
 MAX_REPEAT = 100_000
 MAX_REGEX_CHARS = 1_000
@@ -112,9 +117,42 @@ def _regex(name: str) -> Callable[..., Any]:
             return MISSING
         if len(pattern) > MAX_REGEX_CHARS:
             raise ValueError(f"a pattern of {len(pattern):,} characters (at most {MAX_REGEX_CHARS:,})")
+        if _nested_repeat(_parse_regex(pattern)):
+            # (a+)+, (a*b?)*: the shapes that backtrack exponentially on a near-miss, and a
+            # query runs over every run: refused, as at most one unbounded repeat per level.
+            raise ValueError("a repetition inside a repetition (at most one level, as (ab)+ or a+)")
         return func(pattern, string, flags)
 
     return call
+
+
+def _parse_regex(pattern: str) -> Any:
+    try:
+        return _sre_parse.parse(pattern)
+    except re.error:
+        return []  # re itself reports the bad pattern when called
+
+
+def _nested_repeat(parsed: Any, inside: bool = False) -> bool:
+    """True when an unbounded repeat sits inside another repeat of the parsed pattern."""
+    for op, av in parsed:
+        name = str(op)
+        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            _low, high, sub = av
+            unbounded = high == _sre_parse.MAXREPEAT or high > 100
+            if inside and unbounded:
+                return True
+            if _nested_repeat(sub, inside or high > 1):
+                return True
+        elif name == "SUBPATTERN":
+            if _nested_repeat(av[-1], inside):
+                return True
+        elif name == "BRANCH":
+            if any(_nested_repeat(p, inside) for p in av[1]):
+                return True
+        elif name in ("ASSERT", "ASSERT_NOT") and _nested_repeat(av[1], inside):
+            return True
+    return False
 
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
