@@ -510,7 +510,7 @@ class RunBase(RunSequencesMixin, RunReadMixin):
                 self._write_failed_index()
         except Exception:  # the index heals itself from the log
             pass
-        if self._state.failure is None:
+        if self._state.failure is None and self._state.summary.sequences:  # no metric: nothing to fold
             try:
                 # Materialize the series while the log is in the page cache, so the first
                 # read decodes nothing; past a bound, close stays quick and the first read
