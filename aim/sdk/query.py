@@ -2,6 +2,8 @@
 
 Runs are filtered from their index rows: attributes, params, tags and status with no log read;
 a query that reads ``run.metrics[...]`` also reads each candidate's sequence rows (last values).
+``query_run_rows`` first lets SQLite select the candidates (``aim.core.query.sql``: a superset
+of the matches), then evaluates the query in Python over the candidates SQL was not sure of.
 The matching runs come back as Aim's shapes: a collection whose ``iter_runs()`` yields items
 with a ``.run`` (opened read-only when first asked for).
 """
@@ -17,8 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from aim.core.query import RunView, SequenceInfo, evaluate, parse
+from aim.core import events as ev
+from aim.core.query import Query, RunView, SequenceInfo, compile_query, evaluate, parse
 from aim.core.values import float_from_stored
+from aim.sdk import indexer
+from aim.storage.index import IndexCorruptError
 
 if TYPE_CHECKING:
     from aim.sdk.repo import Repo
@@ -89,17 +94,73 @@ def sequence_infos(repo: Repo, run_hash: str) -> list[SequenceInfo]:
 
 def matching_rows(repo: Repo, query: str, rows: list[dict[str, Any]],
                   report_mode: QueryReportMode = QueryReportMode.DISABLED) -> list[dict[str, Any]]:
-    """The rows (from ``Repo.list_runs``) for which ``query`` holds; raises ``QueryError``."""
+    """The rows (from ``Repo.list_runs``) for which ``query`` holds; raises ``QueryError``.
+
+    Evaluates the query in Python over every row: the brute-force reference of ``query_run_rows``.
+    """
     parsed = parse(query)
     if parsed.empty:
         return rows
+    return _evaluated(repo, parsed, rows, [False] * len(rows), report_mode)
+
+
+def query_run_rows(repo: Repo, query: str, report_mode: QueryReportMode = QueryReportMode.DISABLED,
+                   offset: str | None = None) -> list[dict[str, Any]]:
+    """The not-deleted runs for which ``query`` holds, as ``Repo.list_runs`` rows, oldest first;
+    with ``offset`` (a run hash), only those after that run (none when it is not listed).
+
+    The same rows as ``matching_rows(repo, query, repo.list_runs(), report_mode)`` (sliced after
+    ``offset``), but SQLite selects the candidates first and Python evaluates the query only over
+    those SQL could not decide. Raises ``QueryError`` for a bad query.
+    """
+    parsed = parse(query)
+    compiled = compile_query(parsed)
+    if offset is not None:
+        start = repo.index.run_row(offset)
+        if start is None or start["deleted"]:
+            return []  # not listed: nothing is after it
+        compiled = compiled.after(start["creation_time"], start["hash"])
+    try:
+        rows = repo.index.select_run_rows(compiled.where, compiled.args, certain=compiled.certain,
+                                          certain_args=compiled.certain_args)
+    except IndexCorruptError:
+        # SQLite refused the statement (a limit of this build: depth, size). A corrupt index
+        # fails again below, where it always did; a sound one answers by brute force.
+        return _brute_force(repo, query, report_mode, offset)
+    certain = [row.pop("certain") for row in rows]
+    for row in rows:
+        _decode(repo, row)
+    return _evaluated(repo, parsed, rows, certain, report_mode)
+
+
+def _brute_force(repo: Repo, query: str, report_mode: QueryReportMode,
+                 offset: str | None) -> list[dict[str, Any]]:
+    rows = repo.list_runs()
+    if offset is not None:
+        hashes = [row["hash"] for row in rows]
+        rows = rows[hashes.index(offset) + 1:] if offset in hashes else []
+    return matching_rows(repo, query, rows, report_mode)
+
+
+def _decode(repo: Repo, row: dict[str, Any]) -> None:
+    """An index row as ``Repo.list_runs`` gives it (the same steps, in place)."""
+    row["tags"] = orjson.loads(row["tags"])
+    row["params"] = indexer.params_from_row(row)
+    del row["params_marks"]
+    row["archived"] = bool(row["archived"])
+    row["deleted"] = bool(row["deleted"])
+    row["status"] = repo.live_status(row["hash"], row["status"])
+    row["active"] = row["status"] == ev.STATUS_RUNNING
+
+
+def _evaluated(repo: Repo, parsed: Query, rows: list[dict[str, Any]], certain: list[bool],
+               report_mode: QueryReportMode) -> list[dict[str, Any]]:
+    """The rows that are certain matches or for which the query holds in Python."""
     now = time.time()
     out = []
     show = report_mode is QueryReportMode.PROGRESS_BAR and len(rows) > 1000 and sys.stderr.isatty()
-    for i, row in enumerate(rows):
-        h = row["hash"]
-        view = RunView(row, partial(sequence_infos, repo, h), now)
-        if evaluate(parsed, {"run": view}):
+    for i, (row, sure) in enumerate(zip(rows, certain)):
+        if sure or evaluate(parsed, {"run": RunView(row, partial(sequence_infos, repo, row["hash"]), now)}):
             out.append(row)
         if show and i % 1000 == 999:
             print(f"\rquery: {i + 1:,}/{len(rows):,} runs", end="", file=sys.stderr, flush=True)

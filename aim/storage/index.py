@@ -289,6 +289,18 @@ class Index:
         sql += " ORDER BY creation_time, hash"
         return [dict(zip(RUN_COLUMNS, r)) for r in self._run(sql, args)]
 
+    def select_run_rows(self, where: str, args: Iterable[Any] = (), *, certain: str = "0",
+                        certain_args: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """The not-deleted run rows for which the SQL condition ``where`` (over the table
+        ``runs``) holds, in ``run_rows``' order and with its columns, plus ``certain``: whether
+        the SQL condition ``certain`` holds for the row (a compiled query's rows that need no
+        check in Python, see ``aim.core.query.sql``). Values come as bound ``args``, never in
+        the SQL text."""
+        sql = (f"SELECT {', '.join(RUN_COLUMNS)}, ({certain}) FROM runs WHERE deleted = 0 AND ({where}) "
+               "ORDER BY creation_time, hash")
+        return [{**dict(zip(RUN_COLUMNS, r)), "certain": bool(r[-1])}
+                for r in self._run(sql, (*certain_args, *args))]
+
     def run_row(self, run_hash: str) -> dict[str, Any] | None:
         """One run's row, or None."""
         rows = self._run(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE hash = ?", (run_hash,))
