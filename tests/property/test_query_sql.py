@@ -46,6 +46,7 @@ FLOATS = st.one_of(st.sampled_from([0.0, -0.0, 0.5, 1.5, 0.1, 1e-310, 2.0**53, m
 INTS = st.one_of(st.sampled_from([0, 1, -1, 2, 2**53 + 1, 2**63 - 1, -(2**63)]), st.integers(-2, 2))
 SCALARS = st.one_of(st.none(), st.booleans(), INTS, FLOATS, st.sampled_from(TEXTS))
 ODD_LEAVES = st.sampled_from([math.nan, math.inf, b"", b"r"])  # stored as strings, with marks
+NUL_TEXTS = st.sampled_from(["a\x00b", "\x00", "r\x00"])  # SQLite's JSON functions cut them
 
 
 def param_values(leaves: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
@@ -55,8 +56,8 @@ def param_values(leaves: st.SearchStrategy[object]) -> st.SearchStrategy[object]
 
 # Most runs' params have no marks: SQL decides about those alone.
 PARAMS = st.one_of(*[st.dictionaries(st.one_of(st.sampled_from(IDENT_KEYS), st.sampled_from(ODD_KEYS)),
-                                     param_values(leaves), max_size=4)
-                     for leaves in (SCALARS, SCALARS, st.one_of(SCALARS, ODD_LEAVES))])
+                                     param_values(leaves), min_size=1, max_size=4)
+                     for leaves in (SCALARS, st.one_of(SCALARS, NUL_TEXTS), st.one_of(SCALARS, ODD_LEAVES))])
 LAST_VALUES = st.one_of(st.none(), INTS, FLOATS, st.just(math.nan))
 SEQUENCES = st.dictionaries(st.tuples(st.sampled_from(["loss", "acc"]), st.sampled_from(range(len(CONTEXTS)))),
                             st.tuples(st.integers(1, 3), st.integers(0, 2), LAST_VALUES), max_size=3)
