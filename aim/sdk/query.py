@@ -19,10 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from aim.core import events as ev
 from aim.core.query import Query, RunView, SequenceInfo, compile_query, evaluate, parse
 from aim.core.values import float_from_stored
-from aim.sdk import indexer
 from aim.storage.index import IndexCorruptError
 
 if TYPE_CHECKING:
@@ -129,7 +127,7 @@ def query_run_rows(repo: Repo, query: str, report_mode: QueryReportMode = QueryR
         return _brute_force(repo, query, report_mode, offset)
     certain = [row.pop("certain") for row in rows]
     for row in rows:
-        _decode(repo, row)
+        repo._decode_row(row)  # the one decoding of an index row (store.py)
     return _evaluated(repo, parsed, rows, certain, report_mode)
 
 
@@ -140,17 +138,6 @@ def _brute_force(repo: Repo, query: str, report_mode: QueryReportMode,
         hashes = [row["hash"] for row in rows]
         rows = rows[hashes.index(offset) + 1:] if offset in hashes else []
     return matching_rows(repo, query, rows, report_mode)
-
-
-def _decode(repo: Repo, row: dict[str, Any]) -> None:
-    """An index row as ``Repo.list_runs`` gives it (the same steps, in place)."""
-    row["tags"] = orjson.loads(row["tags"])
-    row["params"] = indexer.params_from_row(row)
-    del row["params_marks"]
-    row["archived"] = bool(row["archived"])
-    row["deleted"] = bool(row["deleted"])
-    row["status"] = repo.live_status(row["hash"], row["status"])
-    row["active"] = row["status"] == ev.STATUS_RUNNING
 
 
 def _evaluated(repo: Repo, parsed: Query, rows: list[dict[str, Any]], certain: list[bool],

@@ -81,17 +81,14 @@ class Repo(RepoStore, RepoReadMixin):
 
         ``run.hparams.lr > 0.01 and run.experiment == "cifar"``: attributes, params, tags and
         status are read from the index, never from the logs; ``run.metrics["loss"].last`` reads
-        the index's last values. A bad query raises ``QueryError`` naming the column. Aim's
-        ``paginated``/``offset``: with ``offset`` (a run hash), only the runs after it.
+        the index's last values. SQLite selects the candidates (what it can decide of the
+        query), Python evaluates the rest. A bad query raises ``QueryError`` naming the column.
+        Aim's ``paginated``/``offset``: with ``offset`` (a run hash), only the runs after it.
         """
-        from aim.sdk.query import QueryReportMode, QueryRunCollection, matching_rows
+        from aim.sdk.query import QueryReportMode, QueryRunCollection, query_run_rows
 
-        rows = self.list_runs()
-        if offset is not None:
-            hashes = [row["hash"] for row in rows]
-            rows = rows[hashes.index(offset) + 1:] if offset in hashes else []
         mode = QueryReportMode.PROGRESS_BAR if report_mode is None else report_mode
-        return QueryRunCollection(self, matching_rows(self, query, rows, mode))
+        return QueryRunCollection(self, query_run_rows(self, query, mode, offset))
 
     def query_metrics(self, query: str = "",
                       report_mode: QueryReportMode | None = None) -> QueryMetricCollection:

@@ -88,13 +88,7 @@ class RepoStore:
             experiment=experiment, include_deleted=include_deleted, only_deleted=only_deleted
         )
         for row in rows:
-            row["tags"] = orjson.loads(row["tags"])
-            row["params"] = indexer.params_from_row(row)
-            del row["params_marks"]
-            row["archived"] = bool(row["archived"])
-            row["deleted"] = bool(row["deleted"])
-            row["status"] = self.live_status(row["hash"], row["status"])
-            row["active"] = row["status"] == ev.STATUS_RUNNING
+            self._decode_row(row)
         if include_starting and experiment is None and not only_deleted:
             rows += self._starting_rows()
         return rows
@@ -129,8 +123,17 @@ class RepoStore:
             return recorded
         return ev.STATUS_RUNNING if is_locked(self.layout.lock_file(run_hash)) else ev.STATUS_CRASHED
 
-    # The name sdk/query.py used before the store was split out of Repo.
-    _live_status = live_status
+    def _decode_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        """An index row (``Index.run_rows``) as ``list_runs`` gives it, in place: tags and exact
+        params decoded, flags as bools, the derived status and ``active``."""
+        row["tags"] = orjson.loads(row["tags"])
+        row["params"] = indexer.params_from_row(row)
+        del row["params_marks"]
+        row["archived"] = bool(row["archived"])
+        row["deleted"] = bool(row["deleted"])
+        row["status"] = self.live_status(row["hash"], row["status"])
+        row["active"] = row["status"] == ev.STATUS_RUNNING
+        return row
 
     def run_status(self, run_hash: str) -> str:
         """The derived status of one run (see ``list_runs``)."""
