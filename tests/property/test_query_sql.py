@@ -58,7 +58,7 @@ def param_values(leaves: st.SearchStrategy[object]) -> st.SearchStrategy[object]
 PARAMS = st.one_of(*[st.dictionaries(st.one_of(st.sampled_from(IDENT_KEYS), st.sampled_from(ODD_KEYS)),
                                      param_values(leaves), min_size=1, max_size=4)
                      for leaves in (SCALARS, st.one_of(SCALARS, NUL_TEXTS), st.one_of(SCALARS, ODD_LEAVES))])
-LAST_VALUES = st.one_of(st.none(), INTS, FLOATS, st.just(math.nan))
+LAST_VALUES = st.one_of(st.none(), INTS, FLOATS, st.sampled_from([math.nan, math.inf, -math.inf]))
 SEQUENCES = st.dictionaries(st.tuples(st.sampled_from(["loss", "acc"]), st.sampled_from(range(len(CONTEXTS)))),
                             st.tuples(st.integers(1, 3), st.integers(0, 2), LAST_VALUES), max_size=3)
 RUN = st.fixed_dictionaries({
@@ -141,17 +141,19 @@ def near(value: object) -> list[object]:
     return list(value) if isinstance(value, dict) else [value]
 
 
-def observed(runs: list[dict]) -> list[str]:
-    """Atoms about the runs' own values (``{op}`` stands for a comparison): paths into their
-    params (dict keys, list items, a str's characters), their sequences and columns, compared
-    with constants at and next to what they hold, and the tests that suit each type."""
+def observed(runs: list[dict]) -> dict[str, list[str]]:
+    """Atoms about the runs' own values (``{op}`` stands for a comparison), by what they read:
+    paths into params (dict keys, list items, a str's characters), sequences and columns,
+    compared with constants at and next to what they hold, and the tests that suit each type."""
     out: list[str] = []
+    kinds: dict[str, list[str]] = {}
 
     def about(expr: str, value: object) -> None:
         out.extend([expr, f"{expr} is None", f"{expr} in [{literal(value)}, 'x']" if value == value else expr])
         for c in near(value):
             container = isinstance(value, (list, dict))
             out.append(f"{literal(c)} in {expr}" if container else f"{expr} {{op}} {literal(c)}")
+            out.append(f"{literal(c)} not in {expr}" if container else f"{literal(c)} {{op}} {expr}")
         if isinstance(value, str):
             out.extend([f"{expr}.startswith({value[:2]!r})", f"{expr}.endswith({value[-2:]!r})",
                         f"{value[1:]!r} in {expr}", f"{expr} in {'x' + value!r}"])
@@ -165,18 +167,23 @@ def observed(runs: list[dict]) -> list[str]:
     for run in runs:
         for k, v in run["params"].items():
             about(f"run.{k}" if k in IDENT_KEYS else f"run[{k!r}]", v)
+    kinds["params"], out = out, []
+    for run in runs:
         for (name, c), (points, step, value) in run["sequences"].items():
             seq = f"run.metrics[{name!r}, {CONTEXTS[c]!r}]"
             about(f"{seq}.last", value)
-            out += [f"{seq}.last_step {{op}} {step}", f"{seq}.count {{op}} {points}"]
+            out += [seq, f"{seq} is None", f"{seq}.last_step {{op}} {step}", f"{seq}.count {{op}} {points}"]
+    kinds["metrics"], out = out, []
+    for run in runs:
         for k in ("name", "experiment", "creation_time", "status", "tags"):
             about(f"run.{k}", run[k])
-    return out
+    kinds["columns"] = out
+    return {kind: sorted(set(atoms)) for kind, atoms in kinds.items()}  # sorted: examples replay
 
 
 @st.composite
 def atoms(draw: st.DrawFn, runs: list[dict]) -> str:
-    seen = observed(runs)
+    seen = [atom for atoms in observed(runs).values() for atom in atoms]
     if seen and draw(st.integers(0, 3)):
         return draw(st.sampled_from(seen)).replace("{op}", draw(OPS))
     value, constant = draw(VALUE_AND_CONSTANTS)
@@ -254,8 +261,8 @@ def fill(repo: Repo, runs: list[dict]) -> list[RunLock]:
     return locks
 
 
-def check(repo: Repo, query: str, offsets: bool = True) -> None:
-    listed = repo.list_runs()
+def check(repo: Repo, query: str, offsets: bool = True, listed: list[dict] | None = None) -> None:
+    listed = repo.list_runs() if listed is None else listed
     expected = matching_rows(repo, query, listed)
     got = query_run_rows(repo, query)
     # repr: NaN params compare equal as text; key order and types must agree too
@@ -267,7 +274,7 @@ def check(repo: Repo, query: str, offsets: bool = True) -> None:
         assert repr(query_run_rows(repo, query, offset=offset)) == repr(after), (query, offset)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.data_too_large])
 @given(runs=REPOS, data=st.data())
 def test_sql_path_returns_exactly_what_brute_force_returns(repo, runs, data):
@@ -275,11 +282,15 @@ def test_sql_path_returns_exactly_what_brute_force_returns(repo, runs, data):
     try:
         for query in data.draw(st.lists(expressions(runs), min_size=2, max_size=5), label="queries"):
             check(repo, query)
-        # Many single tests of the runs' own values: one wrong bound shows in a single one.
-        seen = observed(runs)
-        atoms = st.lists(st.sampled_from(seen), max_size=30, unique=True) if seen else st.just([])
-        for atom in data.draw(atoms, label="atoms"):
-            check(repo, atom.replace("{op}", data.draw(OPS)), offsets=False)
+        # Many single tests of the runs' own values, with every comparison: a wrong bound shows
+        # in a single one (and a longer query may hide it).
+        listed = repo.list_runs()
+        for kind, seen in observed(runs).items():
+            atoms = st.lists(st.sampled_from(seen), min_size=min(len(seen), 5), max_size=12, unique=True) \
+                if seen else st.just([])
+            for atom in data.draw(atoms, label=kind):
+                for op in ("==", "!=", "<", "<=", ">", ">=") if "{op}" in atom else ("",):
+                    check(repo, atom.replace("{op}", op), offsets=False, listed=listed)
     finally:
         for lock in locks:
             lock.release()
