@@ -301,6 +301,14 @@ class Index:
         return [{**dict(zip(RUN_COLUMNS, r)), "certain": bool(r[-1])}
                 for r in self._run(sql, (*certain_args, *args))]
 
+    def run_tuples(self) -> list[tuple[Any, ...]]:
+        """Every not-deleted run's row as a tuple in ``RUN_COLUMNS`` order, oldest first: what a
+        listing of many runs reads. Tuples of plain values are untracked by Python's garbage
+        collector, dicts are not: 100k row dicts held at once made each collection walk them
+        all (about 40% of listing 100k runs)."""
+        return self._run(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE deleted = 0 "
+                         "ORDER BY creation_time, hash")
+
     def run_row(self, run_hash: str) -> dict[str, Any] | None:
         """One run's row, or None."""
         rows = self._run(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE hash = ?", (run_hash,))
