@@ -319,6 +319,8 @@ KNOWN_RUNS = [
     "run.opt[0] == 'a'", "run.nested.k[-1] == 'm'", "run.tags[0] == 'a'", "'k' in run.nested",
     "'adam' not in run.nested", "run.name is None and run.creation_time == None and run.archived",
     "run.opt.startswith('a')", "run.nested.k.endswith(('x', 'dam'))", "run.nested.k.startswith('ad')",
+    "run.creation_time in [None]", "run.end_time is None", "run.name in [None, 'a']", "run.description",
+    "run.metrics['loss'] and not run.metrics['acc']", "run.metrics['loss', {'subset': 'train'}] is None",
 ])
 def test_known_queries(repo, query):
     locks = fill(repo, KNOWN_RUNS)
