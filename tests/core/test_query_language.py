@@ -97,6 +97,7 @@ HOSTILE = [
     ("run.name = 'x'", "column"),
     ("re.match('a' * 2000, run.name)", "at most"),
     ("re.match('(a+)+$', run.name)", "repetition inside a repetition"),
+    ("{[1]: 2} == 1", "dict key"),
     ("re.search('(x*y?)*z', run.name)", "repetition inside a repetition"),
 ]
 

@@ -218,7 +218,10 @@ class _Evaluator:
         if isinstance(node, ast.List):
             return [self.value(e) for e in node.elts]
         if isinstance(node, ast.Dict):
-            return {self.value(k): self.value(v) for k, v in zip(node.keys, node.values) if k is not None}
+            try:
+                return {self.value(k): self.value(v) for k, v in zip(node.keys, node.values) if k is not None}
+            except TypeError:  # {[1]: 2}: a key Python cannot hash
+                raise error(node, "a dict key must be a str, number, bool or None") from None
         if isinstance(node, ast.Call):
             return self._call(node)
         raise error(node, f"{type(node).__name__} cannot be evaluated")  # the checker refused it
