@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -167,18 +166,6 @@ def test_export_bad_query_or_selector_writes_nothing(repo, tmp_path):
 
 
 # --- aim runs upload --query ----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """moto's S3 server on 127.0.0.1 (tests/remote's ``s3_server`` fixture is not seen here)."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 def bucket_runs(endpoint: str, bucket: str) -> set[str]:
     """The run hashes with segments in the bucket (empty when there is no bucket)."""
     client = s3_client(endpoint)
@@ -192,27 +179,27 @@ def upload(p: Path, bucket: str, endpoint: str, *args: str) -> subprocess.Comple
     return run_cli("runs", "upload", bucket, "--endpoint-url", endpoint, *args, "--repo", str(p), env=CREDS)
 
 
-def test_upload_query_ships_only_the_matching_runs(repo, s3_endpoint):
+def test_upload_query_ships_only_the_matching_runs(repo, s3_server):
     p, a, b = repo
-    one_line_error(upload(p, "t-query-bad", s3_endpoint, "--query", "run.lr >"), 1, "invalid query")
-    assert "t-query-bad" not in {b["Name"] for b in s3_client(s3_endpoint).list_buckets().get("Buckets", [])}
-    none = ok(upload(p, "t-query-none", s3_endpoint, "--query", "run.hparams.lr > 1", "--json"))
-    assert json.loads(none.stdout)["runs"] == 0 and bucket_runs(s3_endpoint, "t-query-none") == set()
-    one = ok(upload(p, "t-query-one", s3_endpoint, "--query", 'run.experiment == "cifar"', "--json"))
+    one_line_error(upload(p, "t-query-bad", s3_server, "--query", "run.lr >"), 1, "invalid query")
+    assert "t-query-bad" not in {b["Name"] for b in s3_client(s3_server).list_buckets().get("Buckets", [])}
+    none = ok(upload(p, "t-query-none", s3_server, "--query", "run.hparams.lr > 1", "--json"))
+    assert json.loads(none.stdout)["runs"] == 0 and bucket_runs(s3_server, "t-query-none") == set()
+    one = ok(upload(p, "t-query-one", s3_server, "--query", 'run.experiment == "cifar"', "--json"))
     assert json.loads(one.stdout)["runs"] == 1 and json.loads(one.stdout)["new_segments"] == 1
-    assert bucket_runs(s3_endpoint, "t-query-one") == {a}
+    assert bucket_runs(s3_server, "t-query-one") == {a}
     # --run and the query together: the query narrows the named runs.
-    both = ok(upload(p, "t-query-one", s3_endpoint, "--run", a, "--run", b, "-q", "run.hparams.lr < 0.05"))
+    both = ok(upload(p, "t-query-one", s3_server, "--run", a, "--run", b, "-q", "run.hparams.lr < 0.05"))
     assert "uploaded 1 new segment " in both.stdout and "of 1 run " in both.stdout
-    assert bucket_runs(s3_endpoint, "t-query-one") == {a, b}
+    assert bucket_runs(s3_server, "t-query-one") == {a, b}
 
 
-def test_upload_follow_evaluates_the_query_each_round(tmp_path, s3_endpoint):
+def test_upload_follow_evaluates_the_query_each_round(tmp_path, s3_server):
     p = tmp_path / "repo"
     first = make_run(p, "keep", 0.1, [1.0])
     make_run(p, "skip", 0.1, [1.0])
     follow = subprocess.Popen(
-        [sys.executable, "-m", "aim", "runs", "upload", "t-query-follow", "--endpoint-url", s3_endpoint,
+        [sys.executable, "-m", "aim", "runs", "upload", "t-query-follow", "--endpoint-url", s3_server,
          "--follow", "--interval", "0.2", "--json", "-q", 'run.experiment == "keep"', "--repo", str(p)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **CREDS})
     try:
@@ -220,9 +207,9 @@ def test_upload_follow_evaluates_the_query_each_round(tmp_path, s3_endpoint):
         later = make_run(p, "keep", 0.2, [2.0])  # created after the first round: still chosen
         make_run(p, "skip", 0.2, [2.0])
         deadline = time.monotonic() + 30
-        while bucket_runs(s3_endpoint, "t-query-follow") != {first, later} and time.monotonic() < deadline:
+        while bucket_runs(s3_server, "t-query-follow") != {first, later} and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert bucket_runs(s3_endpoint, "t-query-follow") == {first, later}
+        assert bucket_runs(s3_server, "t-query-follow") == {first, later}
     finally:
         follow.send_signal(signal.SIGINT)
         _, err = follow.communicate(timeout=30)
