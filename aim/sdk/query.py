@@ -36,13 +36,13 @@ class QueryReportMode(enum.Enum):
     PROGRESS_TUPLE = 2
 
 
-class RunQueryItem:
-    """One matching run: its index row, and the ``Run`` itself on first use (read-only)."""
+class RunHandle:
+    """A run a query matched, by hash, and the ``Run`` itself on first use (read-only, from its
+    index row: no log read)."""
 
-    def __init__(self, repo: Repo, row: dict[str, Any]) -> None:
+    def __init__(self, repo: Repo, run_hash: str) -> None:
         self.repo = repo
-        self.row = row
-        self.hash: str = row["hash"]
+        self.hash = run_hash
         self._run: Run | None = None
 
     @property
@@ -53,6 +53,14 @@ class RunQueryItem:
 
             self._run = Run(self.hash, repo=self.repo, read_only=True)
         return self._run
+
+
+class RunQueryItem(RunHandle):
+    """One matching run: its index row, and ``.run`` (Aim's item of ``iter_runs()``)."""
+
+    def __init__(self, repo: Repo, row: dict[str, Any]) -> None:
+        super().__init__(repo, row["hash"])
+        self.row = row
 
     def __repr__(self) -> str:
         return f"<RunQueryItem {self.hash}>"

@@ -18,30 +18,19 @@ from typing import TYPE_CHECKING, Any
 from aim.core.query import RunView, SequenceInfo, SequenceView, evaluate, parse
 from aim.errors import MissingExtraError
 from aim.sdk.metrics import Metric
-from aim.sdk.query import QueryReportMode, sequence_infos
+from aim.sdk.query import QueryReportMode, RunHandle, sequence_infos
 
 if TYPE_CHECKING:
     from aim.sdk.repo import Repo
-    from aim.sdk.run import Run
 
 
-class RunMetricCollection:
-    """The matching metrics of one run (Aim's ``SingleRunSequenceCollection``)."""
+class RunMetricCollection(RunHandle):
+    """The matching metrics of one run (Aim's ``SingleRunSequenceCollection``); ``.run`` is the
+    run, opened read-only on first use."""
 
     def __init__(self, repo: Repo, run_hash: str, infos: list[SequenceInfo]) -> None:
-        self.repo = repo
-        self.hash = run_hash
+        super().__init__(repo, run_hash)
         self.infos = infos
-        self._run: Run | None = None
-
-    @property
-    def run(self) -> Run:
-        """The run, opened read-only (from its index row: no log read)."""
-        if self._run is None:
-            from aim.sdk.run import Run
-
-            self._run = Run(self.hash, repo=self.repo, read_only=True)
-        return self._run
 
     def iter(self) -> Iterator[Metric]:
         """The run's matching metrics; each reads its points on first use."""
