@@ -31,7 +31,7 @@ from typing import Any
 
 from aim.errors import MetricValueError, ParamTypeError
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_PARAM_DEPTH = 200  # below orjson's own limit (254) and Python's recursion limit
 _NONFINITE_TO_STR = {float("inf"): "Infinity", float("-inf"): "-Infinity"}
 
@@ -76,7 +76,7 @@ def metric_value(value: Any, name: str) -> float | int | str:
         )
     if type(number) is int:
         # orjson stores 64-bit integers; wider ones would fail in the flusher, far from the caller.
-        return number if _INT64_MIN <= number <= _INT64_MAX else float(number)
+        return number if INT64_MIN <= number <= INT64_MAX else float(number)
     if number - number:  # only NaN and ±inf are not equal to themselves minus themselves
         return nonfinite_to_str(number)
     return number
@@ -187,7 +187,7 @@ def _plain_scalar(v: Any, path: tuple[str, ...], here: list[str], out: Stored, e
         return str.__str__(v)
     if isinstance(v, int):
         v = int.__int__(v)
-        if not _INT64_MIN <= v <= _INT64_MAX:
+        if not INT64_MIN <= v <= INT64_MAX:
             raise error(f"{_show(path, here)}: integer {v} does not fit in 64 bits")
         return v
     if isinstance(v, float):

@@ -23,13 +23,14 @@ import os
 import shutil
 import zlib
 from array import array
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from aim.core import events as ev
 from aim.core.encoding import context_key
-from aim.core.values import float_from_stored
+from aim.core.values import INT64_MAX, INT64_MIN, float_from_stored
 from aim.storage.layout import RepoLayout, segment_name, segment_numbers_in
 from aim.storage.segment_follower import SegmentFollower
 from aim.storage.series_files import (
@@ -42,10 +43,9 @@ from aim.storage.series_files import (
 
 _TAIL = 32  # bytes before a recorded offset whose CRC shows a segment is the one folded in
 _MAX_CHUNKS = 16  # past this many chunks a file is compacted into one
-_INT64 = (-(2**63), 2**63 - 1)
 
 
-def series_root(layout: RepoLayout) -> Any:
+def series_root(layout: RepoLayout) -> Path:
     """The directory holding every run's series store."""
     return layout.index_dir / "series"
 
@@ -80,7 +80,7 @@ class _Pending:
 def packed(steps: list[int], values: list[Any], epochs: list[int], timestamps: list[Any]) -> Columns:
     """Points as packed columns: int64 values when every value is an int that fits, float64
     when none is an int, and float64 plus the exact ints when they mix."""
-    is_int = [type(v) is int and _INT64[0] <= v <= _INT64[1] for v in values]
+    is_int = [type(v) is int and INT64_MIN <= v <= INT64_MAX for v in values]
     cols = Columns(array("q", steps), array("d"), array("q", epochs), array("d", map(float, timestamps)))
     if all(is_int):
         cols.values = array("q", values)
@@ -112,7 +112,7 @@ def _frame_events(lines: list[bytes]) -> list[Any]:
     return [e for e in events if type(e) is dict]
 
 
-def _fingerprint(path: Any, offset: int) -> list[int]:
+def _fingerprint(path: Path, offset: int) -> list[int]:
     """What proves a segment is still the one folded in up to ``offset``: the offset, a CRC of
     the bytes just before it, and the file's size and mtime when it was read."""
     with open(path, "rb") as f:
