@@ -13,9 +13,9 @@ from __future__ import annotations
 import enum
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -153,12 +153,22 @@ def _evaluated(repo: Repo, parsed: Query, rows: list[dict[str, Any]], certain: l
     """The rows that are certain matches or for which the query holds in Python."""
     now = time.time()
     out = []
-    show = report_mode is QueryReportMode.PROGRESS_BAR and len(rows) > 1000 and sys.stderr.isatty()
-    for i, (row, sure) in enumerate(zip(rows, certain)):
+    for row, sure in with_progress(list(zip(rows, certain)), report_mode):
         if sure or evaluate(parsed, {"run": RunView(row, partial(sequence_infos, repo, row["hash"]), now)}):
             out.append(row)
+    return out
+
+
+_T = TypeVar("_T")
+
+
+def with_progress(items: Sequence[_T], report_mode: QueryReportMode) -> Iterator[_T]:
+    """``items``, counting them on stderr as a query goes through them, when asked for
+    (``PROGRESS_BAR``), when there are more than 1,000 (runs) and stderr is a terminal."""
+    show = report_mode is QueryReportMode.PROGRESS_BAR and len(items) > 1000 and sys.stderr.isatty()
+    for i, item_ in enumerate(items):
+        yield item_
         if show and i % 1000 == 999:
-            print(f"\rquery: {i + 1:,}/{len(rows):,} runs", end="", file=sys.stderr, flush=True)
+            print(f"\rquery: {i + 1:,}/{len(items):,} runs", end="", file=sys.stderr, flush=True)
     if show:
         print(file=sys.stderr)
-    return out

@@ -9,7 +9,6 @@ from the series store on first use), ``iter_runs()`` one collection per run, and
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aim.core.query import RunView, SequenceInfo, SequenceView, evaluate, parse
 from aim.errors import MissingExtraError
 from aim.sdk.metrics import Metric
-from aim.sdk.query import QueryReportMode, RunHandle, sequence_infos
+from aim.sdk.query import QueryReportMode, RunHandle, sequence_infos, with_progress
 
 if TYPE_CHECKING:
     from aim.sdk.repo import Repo
@@ -96,16 +95,11 @@ def query_metrics(repo: Repo, query: str = "",
     now = time.time()
     rows = repo.list_runs()
     out: list[RunMetricCollection] = []
-    show = report_mode is QueryReportMode.PROGRESS_BAR and len(rows) > 1000 and sys.stderr.isatty()
-    for i, row in enumerate(rows):
+    for row in with_progress(rows, report_mode):
         infos = sequence_infos(repo, row["hash"])
         run_view = RunView(row, partial(list, infos), now)
         matched = [info for info in infos
                    if evaluate(parsed, {"run": run_view, "metric": SequenceView(info)})]
         if matched:
             out.append(RunMetricCollection(repo, row["hash"], matched))
-        if show and i % 1000 == 999:
-            print(f"\rquery: {i + 1:,}/{len(rows):,} runs", end="", file=sys.stderr, flush=True)
-    if show:
-        print(file=sys.stderr)
     return QueryMetricCollection(out)
