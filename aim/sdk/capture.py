@@ -27,7 +27,7 @@ class _Hub:
         self.lock = threading.Lock()
         self.switch = threading.Lock()
         # run id -> (its sink, interval, [next due])
-        self.sampled: dict[int, tuple[Any, float, list[float]]] = {}
+        self.sampled: dict[int, tuple[Any, float, list[float], threading.Event]] = {}
         self.sampler: _Sampler | None = None
         self.captured: dict[int, Any] = {}  # run id -> its sink
         self.terminal: TerminalCapture | None = None
@@ -76,7 +76,9 @@ class _Hub:
     def add_sampling(self, key: int, sink: Any, interval: float, disk_path: str) -> None:
         with self.lock:
             first = time.monotonic()  # the first sample at the start, as Aim takes it
-            self.sampled[key] = (sink, interval, [first])
+            # The event is set once a sample reached the run: a run closed right after it
+            # started waits for that first one (remove_sampling), instead of racing it.
+            self.sampled[key] = (sink, interval, [first], threading.Event())
             if self.sampler is None or not self.sampler.is_alive():
                 self.sampler = _Sampler(self, *_samplers(disk_path))
                 self.sampler.start()
@@ -85,19 +87,26 @@ class _Hub:
 
     def remove_sampling(self, key: int) -> None:
         with self.lock:
+            entry = self.sampled.get(key)
+            sampler = self.sampler
+        if entry is not None and sampler is not None and not entry[3].is_set():
+            sampler.wake.set()
+            entry[3].wait(FIRST_SAMPLE_WAIT)  # bounded: a stuck NVML must not hang close()
+        with self.lock:
             self.sampled.pop(key, None)
             if not self.sampled and self.sampler is not None:
                 self.sampler.stop = True
                 self.sampler.wake.set()
                 self.sampler = None
 
-    def due(self, now: float) -> tuple[list[Any], float]:
-        """The sinks of the runs due for a sample now, and the seconds until the next one."""
+    def due(self, now: float) -> tuple[list[tuple[Any, threading.Event]], float]:
+        """The runs due for a sample now (sink, first-sample event), and the seconds until the
+        next one."""
         with self.lock:
             runs, wait = [], 3600.0
-            for sink, interval, nxt in self.sampled.values():
+            for sink, interval, nxt, sampled in self.sampled.values():
                 if nxt[0] <= now:
-                    runs.append(sink)
+                    runs.append((sink, sampled))
                     nxt[0] = max(nxt[0] + interval, now + interval / 2)
                 wait = min(wait, nxt[0] - now)
             return runs, max(0.0, wait)
@@ -149,13 +158,15 @@ class _Sampler(threading.Thread):
                 samples = stats.sample(time.monotonic()) if stats is not None else []
                 if gpus is not None and gpus.available:
                     samples += gpus.sample()
-                for sink in runs:
+                for sink, sampled in runs:
                     sink.record_samples(samples)
+                    sampled.set()
             self.wake.wait(wait)
             self.wake.clear()
 
 
 _hub = _Hub()
+FIRST_SAMPLE_WAIT = 2.0  # seconds a closing run waits for its first system sample
 
 
 def add_run(key: int, sink: Any, interval: float | None, terminal: bool, disk_path: str) -> None:
