@@ -39,16 +39,22 @@ def get_path(tree: dict[str, Any], path: ParamPath) -> Any:
     return copy_tree(node)
 
 
+# Param leaves: immutable, shared by a copy as they are.
+_LEAVES = frozenset({str, int, float, bool, type(None), bytes})
+
+
 def copy_tree(value: Any) -> Any:
     """A deep copy of a param value (dicts, lists and immutable leaves): several times faster
-    than ``copy.deepcopy``, which a listing of many runs' params would spend most time in."""
-    if type(value) is dict:
-        return {k: copy_tree(v) for k, v in value.items()}
-    if type(value) is list:
-        return [copy_tree(v) for v in value]
-    if isinstance(value, (dict, list)):
-        return copy.deepcopy(value)
-    return value  # str, int, float, bool, None, bytes: immutable
+    than ``copy.deepcopy``, which a listing of many runs' params would spend most time in.
+    Leaves are tested inline, not by a call each: ``run.get("hparams")`` over 100k runs."""
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _LEAVES else copy_tree(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _LEAVES else copy_tree(v) for v in value]
+    if kind in _LEAVES:
+        return value
+    return copy.deepcopy(value)  # a dict or list subclass, a tuple: whatever it holds
 
 
 def delete_path(tree: dict[str, Any], path: ParamPath) -> bool:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from aim.sdk.repo_read import RepoReadMixin
 from aim.sdk.store import RepoStore, find_repo_dir
 from aim.storage.hashes import validate_run_hash
-from aim.storage.index import RUN_COLUMNS
 
 if TYPE_CHECKING:
     from aim.sdk.backup import DownloadReport, UploadReport
@@ -63,8 +62,9 @@ class Repo(RepoStore, RepoReadMixin):
 
         # Built from the index rows (healed when the index was opened): params, tags and times
         # with no log read; sequences on first use. 500 runs in a few ms (tools/bench.py).
+        from_row = Run._from_index_row
         for values in self.index.run_tuples():
-            yield Run._from_index_row(self, dict(zip(RUN_COLUMNS, values)))
+            yield from_row(self, values)
 
     def get_run(self, run_hash: str) -> Run | None:
         """The run with this hash opened read-only, or None when there is none (or deleted)."""

@@ -10,14 +10,14 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from aim.core import events as ev
 from aim.core.flush_policy import FlushPolicy
 from aim.core.params import as_path, copy_tree, get_path
-from aim.core.projection import RunSummary, SeqKey
+from aim.core.projection import RunSummary
 from aim.core.run_state import RunState
 from aim.core.values import json_like, param_value
 from aim.errors import RunClosedError, RunNotFoundError, RunWriteError
@@ -81,7 +81,7 @@ class RunBase(RunSequencesMixin, RunReadMixin):
         self._cond = threading.Condition(self._lock)
         self._closed = False
         self._detached = False
-        self._load_sequences: Callable[[], dict[SeqKey, list[Any]]] | None = None
+        self._sequences_in_index = False
         self._writer: SegmentWriter | None = None
         self._flusher: FlushThread | None = None
         self._run_lock: RunLock | None = None

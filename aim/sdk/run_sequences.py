@@ -30,7 +30,7 @@ _READ_ONLY_FIELDS: dict[str, Any] = {
     "_system_interval": None, "_log_system_params": False, "_capture_terminal": False,
     "_capturing": False, "_repo_arg": None, "_hash_arg": None, "_experiment_arg": None,
     "read_only": True, "force_resume": False, "_cond": threading.Condition(), "_closed": True,
-    "_detached": False, "_load_sequences": None, "_writer": None, "_flusher": None,
+    "_detached": False, "_sequences_in_index": True, "_writer": None, "_flusher": None,
     "_run_lock": None, "_segment_max_bytes": 0, "_segment_max_age": 0.0,
     "_policy": _READ_ONLY_POLICY,
 }
@@ -55,7 +55,7 @@ class RunSequencesMixin:
     hash: str
     read_only: bool
     _closed: bool
-    _load_sequences: Callable[[], dict[SeqKey, list[Any]]] | None
+    _sequences_in_index: bool  # True: the summary's sequences are still to be read
     _state_track: Callable[..., bool]
 
     def _flush_blocking(self, timeout: float | None = None) -> None:
@@ -65,30 +65,29 @@ class RunSequencesMixin:
     def _sequences(self) -> dict[SeqKey, list[Any]]:
         """The summary's sequence entries; a run listed by ``Repo.iter_runs`` reads them from
         the index on first use (listing runs with their params reads no sequence row)."""
-        load = self._load_sequences
-        if load is not None:
-            self._load_sequences = None
-            self._state.summary.sequences.update(load())
+        if self._sequences_in_index:
+            self._sequences_in_index = False
+            self._state.summary.sequences.update(indexer.indexed_sequences(self._store.index, self.hash))
         return self._state.summary.sequences
 
     @classmethod
-    def _from_index_row(cls: type[_R], store: RepoStore, row: dict[str, Any]) -> _R:
-        """A read-only run from its ``runs`` row (``Repo.iter_runs``): no log read, no stat,
-        its sequence rows read on first use. A "running" row may lag behind its live writer:
-        that run opens the usual way (its log is replayed)."""
-        if row["status"] == ev.STATUS_RUNNING:
-            return cls(row["hash"], repo=store, read_only=True)  # type: ignore[call-arg]
+    def _from_index_row(cls: type[_R], store: RepoStore, values: tuple[Any, ...]) -> _R:
+        """A read-only run from its ``runs`` row as a tuple in ``RUN_COLUMNS`` order
+        (``Repo.iter_runs``): no log read, no stat, its sequence rows read on first use. A
+        "running" row may lag behind its live writer: that run opens the usual way (its log
+        is replayed)."""
+        summary = indexer.summary_from_values(values)
+        if summary.status == ev.STATUS_RUNNING:
+            return cls(summary.hash, repo=store, read_only=True)  # type: ignore[call-arg]
         run = cls.__new__(cls)
         # What _configure sets, less what a read-only run never uses (a Condition costs more
         # than the rest together: listing 100k runs is measured in tools/bench.py).
         run.__dict__.update(_READ_ONLY_FIELDS)
         run._lock = threading.Lock()
         run._store = store
-        run.hash = row["hash"]
-        run._state = read_only_state(indexer.summary_from_row(row))
+        run.hash = summary.hash
+        run._state = ReadOnlyState(summary)  # type: ignore[assignment]  # see read_only_state
         run._state_track = run._state.track
-        run._closed = True
-        run._load_sequences = partial(indexer.indexed_sequences, store.index, row["hash"])
         return run
 
     def metrics(self) -> list[Metric]:

@@ -41,7 +41,10 @@ CREATE TABLE IF NOT EXISTS runs (
     log_size INTEGER NOT NULL,
     params_marks TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS runs_by_time ON runs (creation_time);
+-- Every listing's order, read off this index with no sort (a sort was a fifth of listing
+-- 100k runs: tools/bench.py). runs_by_time (creation_time alone) was its older form.
+DROP INDEX IF EXISTS runs_by_time;
+CREATE INDEX IF NOT EXISTS runs_in_order ON runs (creation_time, hash);
 CREATE TABLE IF NOT EXISTS sequences (
     hash TEXT NOT NULL,
     name TEXT NOT NULL,
