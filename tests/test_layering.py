@@ -1,4 +1,5 @@
-"""Imports point down the layers: cli / frameworks → sdk → core / storage / integrations / remote;
+"""Imports point down the layers: cli → web (``aim up``'s server) → sdk; cli / frameworks → sdk →
+core / storage / integrations / remote;
 errors imports nothing of aim; integrations import only core; remote only storage (whose run
 hash and segment name rules it applies to keys) and errors; the top-level framework modules
 (``aim.keras`` ...) only re-export frameworks/.
@@ -23,7 +24,8 @@ ALLOWED = {
     # segment name (one definition of each); storage imports nothing of remote.
     "remote": {"remote", "storage", "errors"},
     "sdk": {"sdk", "core", "storage", "integrations", "remote", "errors"},
-    "cli": {"cli", "sdk", "core", "storage", "errors", "__init__"},
+    "web": {"web", "sdk", "core", "storage", "errors"},
+    "cli": {"cli", "web", "sdk", "core", "storage", "errors", "__init__"},
     "frameworks": {"frameworks", "sdk", "core", "errors"},
     # Aim's import paths for the integrations: shims over frameworks/.
     **{shim: {"frameworks"} for shim in ("pytorch_lightning", "hugging_face", "keras", "xgboost", "lightgbm")},
@@ -31,6 +33,8 @@ ALLOWED = {
 CORE_FORBIDDEN = {"os", "io", "threading", "time", "socket", "sqlite3", "fcntl", "subprocess",
                   "anyio", "boto3", "psutil", "pynvml", "pathlib", "signal", "shutil"}
 NEVER_AT_TOP = {"boto3", "botocore", "psutil", "pynvml"}
+# The ui extra's server: only aim.web (imported by `aim up` alone) may load it at import time.
+UI_ONLY = {"starlette", "uvicorn", "plotly"}
 
 
 def _imports(path: Path) -> list[str]:
@@ -73,6 +77,8 @@ def test_heavy_optional_modules_are_never_imported_at_module_level():
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 problems += [f"{path.relative_to(PKG)}: {n}" for n in names if n.split(".")[0] in NEVER_AT_TOP]
+                if _layer(path) != "web":
+                    problems += [f"{path.relative_to(PKG)}: {n}" for n in names if n.split(".")[0] in UI_ONLY]
     assert not problems, "\n".join(problems)
 
 

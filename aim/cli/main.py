@@ -19,6 +19,7 @@ from aim.errors import AimError
 LAZY_GROUPS = {
     "runs": ("aim.cli.runs", "runs"),
     "storage": ("aim.cli.storage", "storage"),
+    "up": ("aim.cli.up", "up"),
 }
 
 

@@ -121,8 +121,22 @@ def _append(repo: RepoStore, run_hash: str, tip: Tip, events: list[tuple[str, di
         _materialize(repo, tip.summary, size)
         return
     fields: dict[str, Any] = {"last_seq": seq, "log_size": size}
+    tags: list[str] | None = None
     for etype, payload in events:
-        if etype == ev.RUN_DELETED:
+        if etype == ev.META_SET:
+            value = payload["value"]
+            fields[payload["field"]] = int(value) if payload["field"] == "archived" else value
+        elif etype in (ev.TAG_ADDED, ev.TAG_REMOVED):
+            if tags is None:
+                row = repo.index.run_row(run_hash)
+                tags = orjson.loads(row["tags"]) if row is not None else []
+            tag = payload["tag"]  # as core.projection folds it
+            if etype == ev.TAG_REMOVED:
+                tags = [t for t in tags if t != tag]
+            elif tag not in tags:
+                tags.append(tag)
+            fields["tags"] = orjson.dumps(tags).decode()
+        elif etype == ev.RUN_DELETED:
             fields["deleted"] = 1
         elif etype == ev.RUN_RESTORED:
             fields["deleted"] = 0
@@ -167,30 +181,43 @@ def _each(hashes: Iterable[str], op: Any) -> list[Outcome]:
 
 def delete(repo: RepoStore, hashes: Iterable[str]) -> list[Outcome]:
     """Tombstone runs: one ``run.deleted`` event each. Live and missing runs are failures."""
+    return _each(hashes, lambda h: delete_one(repo, h))
 
-    def one(h: str) -> Outcome:
-        with locked(repo, h) as tip:
-            if tip.deleted:
-                _heal_row(repo, tip)
-                return Outcome(h, True, "already deleted")
-            _append(repo, h, tip, [(ev.RUN_DELETED, {})])
-        return Outcome(h, True, "deleted")
 
-    return _each(hashes, one)
+def delete_one(repo: RepoStore, run_hash: str) -> Outcome:
+    """Tombstone one run; raises what stops it (``RunLockedError``, ``RunNotFoundError``...)."""
+    with locked(repo, run_hash) as tip:
+        if tip.deleted:
+            _heal_row(repo, tip)
+            return Outcome(run_hash, True, "already deleted")
+        _append(repo, run_hash, tip, [(ev.RUN_DELETED, {})])
+    return Outcome(run_hash, True, "deleted")
 
 
 def restore(repo: RepoStore, hashes: Iterable[str]) -> list[Outcome]:
     """Undo deletes (until prune): one ``run.restored`` event each."""
+    return _each(hashes, lambda h: restore_one(repo, h))
 
-    def one(h: str) -> Outcome:
-        with locked(repo, h) as tip:
-            if not tip.deleted:
-                _heal_row(repo, tip)
-                return Outcome(h, True, "not deleted")
-            _append(repo, h, tip, [(ev.RUN_RESTORED, {})])
-        return Outcome(h, True, "restored")
 
-    return _each(hashes, one)
+def restore_one(repo: RepoStore, run_hash: str) -> Outcome:
+    """Undo one run's delete; raises what stops it."""
+    with locked(repo, run_hash) as tip:
+        if not tip.deleted:
+            _heal_row(repo, tip)
+            return Outcome(run_hash, True, "not deleted")
+        _append(repo, run_hash, tip, [(ev.RUN_RESTORED, {})])
+    return Outcome(run_hash, True, "restored")
+
+
+def edit(repo: RepoStore, run_hash: str, events: list[tuple[str, dict[str, Any]]]) -> None:
+    """Append metadata events (``meta.set`` of name, description or archived; ``tag.added``,
+    ``tag.removed``) to a run no live writer holds, as one frame: what ``aim up`` does when a
+    run is renamed, tagged or archived. Its status and end time stay as they are (resuming it
+    as a writer would make it running again). Raises ``RunLockedError`` for a live run."""
+    with locked(repo, run_hash) as tip:
+        if tip.deleted:
+            raise AimError(f"run {run_hash} is deleted: restore it first")
+        _append(repo, run_hash, tip, events)
 
 
 def close(repo: RepoStore, hashes: Iterable[str]) -> list[Outcome]:

@@ -11,6 +11,7 @@ sequences and param keys of every run still in the repo (tombstoned ones include
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -303,6 +304,40 @@ class Index:
                "ORDER BY creation_time, hash")
         return [{**dict(zip(RUN_COLUMNS, r)), "certain": bool(r[-1])}
                 for r in self._run(sql, (*certain_args, *args))]
+
+    def run_page(self, where: str, args: Iterable[Any], order: str, order_args: Iterable[Any],
+                 limit: int, offset: int, deleted: bool = False) -> tuple[int, list[dict[str, Any]]]:
+        """One page of the not-deleted runs for which ``where`` holds, sorted by ``order`` (an
+        ``ORDER BY`` list ending in a unique key, so that pages never overlap), and how many
+        there are in all: the runs table of ``aim up``. Values come as bound arguments.
+        ``deleted``: the tombstoned runs instead (the UI's restore list)."""
+        args = tuple(args)
+        flag = int(deleted)
+        sql = (f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE deleted = {flag} AND ({where}) "
+               f"ORDER BY {order} LIMIT ? OFFSET ?")
+        with self._using() as db:
+            total = db.execute(f"SELECT count(*) FROM runs WHERE deleted = {flag} AND ({where})",
+                               args).fetchone()[0]
+            rows = db.execute(sql, (*args, *order_args, limit, offset)).fetchall()
+        return total, [dict(zip(RUN_COLUMNS, r)) for r in rows]
+
+    def last_values(self, hashes: list[str], keys: list[tuple[str, str]]) -> dict[tuple[str, str, str], Any]:
+        """``(hash, name, context_json) -> last value JSON`` of these runs' sequences."""
+        if not hashes or not keys:
+            return {}
+        names = sorted({k[0] for k in keys})
+        rows = self._run(
+            "SELECT hash, name, context, last_value FROM sequences WHERE hash IN (SELECT value FROM "
+            "json_each(?)) AND name IN (SELECT value FROM json_each(?))",
+            (json.dumps(hashes), json.dumps(names)))
+        wanted = set(keys)
+        return {(h, n, c): v for h, n, c, v in rows if (n, c) in wanted}
+
+    def data_version(self) -> tuple[int, int]:
+        """Changes whenever any connection (this one included) commits a change: a cache of
+        query results keyed by it is never stale."""
+        with self._using() as db:
+            return db.execute("PRAGMA data_version").fetchone()[0], db.total_changes
 
     def run_tuples(self) -> list[tuple[Any, ...]]:
         """Every not-deleted run's row as a tuple in ``RUN_COLUMNS`` order, oldest first: what a

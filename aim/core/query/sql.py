@@ -164,16 +164,29 @@ class _Json:
         return _Json(self.doc, self.path + keys, self.doubt)
 
     def slot(self) -> _Slot:
-        def at(path: tuple[str | int, ...]) -> Sql:
-            return _arg("$" + "".join(f'."{k}"' if isinstance(k, str) else f"[{k}]" if k >= 0 else f"[#{k}]"
-                                      for k in path))
-
+        at = json_path
         # Python indexes a str ("abc"[0]); a JSON path does not: Python decides those rows.
         doubts = [_cat("coalesce(json_type(", self.doc, at(self.path[:i]), ") = 'text', 0)")
                   for i, k in enumerate(self.path) if isinstance(k, int)]
         json = (self.doc, at(self.path), ")")
         return _Slot((_Variant(_cat("json_type(", *json), _cat("json_extract(", *json), parsed=True,
                                walk=_cat("json_each(", *json)),), _or(self.doubt, *doubts))
+
+
+def json_path(path: tuple[str | int, ...]) -> Sql:
+    """A path into a JSON document as SQLite's JSON functions take it, bound as an argument."""
+    return _arg("$" + "".join(f'."{k}"' if isinstance(k, str) else f"[{k}]" if k >= 0 else f"[#{k}]"
+                              for k in path))
+
+
+def param_sql(path: tuple[str, ...]) -> Sql:
+    """A run's param at ``path`` (its JSON form: NaN and bytes are strings), for ordering."""
+    return _cat("json_extract(runs.params, ", json_path(path), ")")
+
+
+def metric_last_sql(name: str, context_json: str) -> Sql:
+    """The last value of a run's sequence (NULL when it has none; NaN is NULL), for ordering."""
+    return _sequence((name, context_json), _LAST)
 
 
 # Params are JSON in the index: NaN, infinities and bytes are strings there (such a row has
