@@ -171,3 +171,15 @@ def test_read_only_refuses_changes(repo_path, aim_up, page):
     page.check("[data-testid=row-select]")
     assert page.is_disabled("[data-testid=action-delete]")
     assert page.is_disabled("[data-testid=action-tag]")
+
+
+def test_table_refreshes_when_a_run_appears(repo_path, aim_up, page):
+    first = make_run(repo_path, "e", steps=2)
+    server = aim_up(repo_path)
+    page.goto(server.url)
+    wait_rows(page, 1)
+    page.evaluate("window.__same_page = true")
+    second = make_run(repo_path, "e", steps=2)  # the index changes: the page's live stream says so
+    wait_rows(page, 2)
+    assert row_hashes(page) == [second, first]
+    assert page.evaluate("window.__same_page") is True

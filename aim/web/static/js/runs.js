@@ -99,9 +99,12 @@ export function mount(root) {
       render();
     } catch (e) {
       if (my !== seq || closed) return;
-      status.textContent = e.message;
       status.className = "table-status error";
-      if (e.column || e.status === 400) bar.showError(e, s.q);
+      if (e.column) {
+        // The bar shows the message and its caret; say what the table shows meanwhile.
+        bar.showError(e, s.q);
+        status.textContent = "Query error: the table still shows the last query's runs.";
+      } else status.textContent = e.message;
     }
   }
 
