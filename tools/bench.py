@@ -87,7 +87,8 @@ Measurements and targets:
     included, destination an existing repo on the same filesystem, so segments are hard-linked);
     seconds, ms per run and how many segments came across as hard links.
 The read benchmarks (``read_iter_runs``, ``read_iter_runs_100k``, ``read_open_big_run``,
-``read_get_metric``) are described in ``tools/bench_reads.py``.
+``read_get_metric``) are described in ``tools/bench_reads.py``, those of ``aim up``
+(``ui_runs_page``, ``ui_series``, ``ui_live_latency``, ``ui_server_rss``) in ``tools/bench_ui.py``.
 
 ``delete_cost_vs_size``
     Two closed runs, of 1,000 and ``--big-run-events`` (1,000,000) metric events, in one repo.
@@ -125,6 +126,8 @@ ALL = (
     "runs_ls", "ls_imports", "delete_runs_cli", "prune_runs", "copy_runs", "delete_cost_vs_size",
     # tools/bench_reads.py
     "read_iter_runs", "read_iter_runs_100k", "read_open_big_run", "read_get_metric",
+    # tools/bench_ui.py
+    "ui_runs_page", "ui_series", "ui_live_latency", "ui_server_rss",
 )
 BATCH = 20_000
 ROUNDS = 5  # floor, sync and async runs alternate this many times; medians are reported
@@ -724,6 +727,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="events in the big run of delete_cost_vs_size (1,000,000)")
     p.add_argument("--list-runs", type=int, default=None,
                    help="runs in the listing of read_iter_runs_100k (100,000)")
+    p.add_argument("--ui-series-runs", type=int, default=None, help="runs in ui_series (100)")
+    p.add_argument("--ui-series-steps", type=int, default=None, help="steps per run in ui_series (100,000)")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run in ~30 s")
     p.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     p.add_argument("--tmpdir", default=None, help="where to make the temporary directory")
@@ -734,10 +739,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     sizes = (
         {"events": 100_000, "rss_events": 300_000, "runs": 300, "small_runs": 100, "lifecycle_runs": 30,
-         "mgmt_runs": 1_000, "big_run_events": 1_000_000, "list_runs": 10_000}
+         "mgmt_runs": 1_000, "big_run_events": 1_000_000, "list_runs": 10_000,
+         "ui_series_runs": 10, "ui_series_steps": 10_000}
         if args.quick else
         {"events": 1_000_000, "rss_events": 10_000_000, "runs": 10_000, "small_runs": 500,
-         "lifecycle_runs": 200, "mgmt_runs": 1_000, "big_run_events": 1_000_000, "list_runs": 100_000}
+         "lifecycle_runs": 200, "mgmt_runs": 1_000, "big_run_events": 1_000_000, "list_runs": 100_000,
+         "ui_series_runs": 100, "ui_series_steps": 100_000}
     )
     for key, default in sizes.items():
         if getattr(args, key) is None:
@@ -867,6 +874,11 @@ def main(argv: list[str] | None = None) -> int:
             from bench_reads import bench_reads
 
             bench_reads(args, tmp, only, emit, log)
+        if any(name.startswith("ui_") for name in only):
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from bench_ui import bench_ui
+
+            bench_ui(args, tmp, only, emit, log)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log(f"done in {time.perf_counter() - t_start:.1f} s")

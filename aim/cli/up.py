@@ -59,6 +59,10 @@ def up(repo: str, host: str, port: int, token: str | None, no_auth: bool, read_o
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Inherited by every accepted connection. uvicorn sets it when it binds the socket itself,
+    # not on one it is given: without it each response on a kept-alive connection waited
+    # ~40 ms (Nagle's algorithm meeting the client's delayed ACK; measured by tools/bench.py).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
