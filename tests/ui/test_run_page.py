@@ -88,3 +88,26 @@ def test_missing_run_shows_error(repo_path, aim_up, page):
     page.goto(f"{server.base}/run/{'0' * 24}")
     page.wait_for_selector("[data-testid=run-error]")
     assert "no run" in page.text_content("[data-testid=run-error]")
+
+
+def test_running_run_is_live(repo_path, aim_up, page, shot):
+    make_run(repo_path, "e", steps=1)  # the repository exists before the server starts
+    server = aim_up(repo_path)
+    proc, run_hash = start_writer(repo_path, "live", "8")
+    try:
+        page.goto(f"{server.base}/run/{run_hash}")
+        page.wait_for_function("(() => { const el = document.querySelector('[data-testid=metric-chart]');"
+                               " return !!(el && el.data && el.data.length); })()")
+        assert page.text_content("[data-testid=run-status]") == "running"
+        first = page.evaluate("() => document.querySelector('[data-testid=metric-chart]').data[0].x.length")
+        grown = "n => document.querySelector('[data-testid=metric-chart]').data[0].x.length >= n + 5"
+        page.wait_for_function(grown, arg=first, timeout=20_000)
+        lines = page.eval_on_selector_all("#terminal .term-line", "els => els.length")
+        page.wait_for_function("n => document.querySelectorAll('#terminal .term-line').length > n", arg=lines,
+                               timeout=20_000)
+        assert page.eval_on_selector_all("#terminal .ansi-fg-yellow", "els => els.length") >= 1
+        shot(page, "live")
+    finally:
+        proc.wait(timeout=30)
+    page.wait_for_function("document.querySelector('[data-testid=run-status]').textContent === 'finished'",
+                           timeout=20_000)

@@ -1,6 +1,7 @@
 """A child process that writes a run the way a training script does, for the UI's live tests.
 
-    python writer.py REPO live SECONDS   # a new run tracking "loss" (subset=train) every 0.1 s
+    python writer.py REPO live SECONDS   # a new run tracking "loss" (subset=train) every 0.1 s,
+                                         # printing a yellow line every 10 steps
     python writer.py REPO logs           # a finished run with coloured terminal output, log
                                          # records and system metrics (captured for real)
 
@@ -16,7 +17,7 @@ from aim import Run
 
 
 def live(repo: str, seconds: float) -> None:
-    with Run(repo=repo, experiment="live", system_tracking_interval=None, capture_terminal_logs=False) as run:
+    with Run(repo=repo, experiment="live", system_tracking_interval=None) as run:
         run["hparams"] = {"lr": 0.5}
         sys.__stdout__.write(run.hash + "\n")
         sys.__stdout__.flush()
@@ -24,6 +25,8 @@ def live(repo: str, seconds: float) -> None:
         end = time.time() + seconds
         while time.time() < end:
             run.track(1.0 / (step + 1), name="loss", step=step, context={"subset": "train"})
+            if step % 10 == 0:
+                print(f"\x1b[33mstep {step}\x1b[0m", flush=True)
             step += 1
             time.sleep(0.1)
 

@@ -8,6 +8,18 @@ export const PALETTE = [
   "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363", "#6baed6", "#fd8d3c", "#74c476",
 ];
 export const DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"];
+// Above this many points in one chart, WebGL (scattergl); below, SVG. Each WebGL chart holds
+// a GL context and Chromium keeps at most 16: a page of many small charts (a run's system
+// metrics, one chart per group) would lose its first charts' drawings, blank.
+export const GL_POINTS = 20000;
+
+/** Switch a chart's traces to WebGL when they hold many points (see GL_POINTS). */
+export function pickType(traces) {
+  const total = traces.reduce((n, t) => n + (t.meta.kind === "line" ? t.x.length : 0), 0);
+  const type = total > GL_POINTS ? "scattergl" : "scatter";
+  for (const t of traces) t.type = type;
+  return traces;
+}
 
 /** Wait for the (deferred, classic) plotly script; module scripts may run before it. */
 export function plotlyReady() {
@@ -68,14 +80,14 @@ export function lineTraces(line, opts) {
   if (line.min && line.max && line.min.length === line.x.length) {
     // One closed polygon (max forward, min backward): one trace per band, filled.
     out.push({
-      type: "scattergl", mode: "lines", x: xs.concat(xs.slice().reverse()),
+      type: "scatter", mode: "lines", x: xs.concat(xs.slice().reverse()),
       y: line.max.concat(line.min.slice().reverse()), fill: "toself", fillcolor: rgba(opts.color, 0.15),
       line: { width: 0, color: rgba(opts.color, 0) }, hoverinfo: "skip", showlegend: false,
       legendgroup: opts.group, meta: { kind: "band", id: opts.id },
     });
   }
   out.push({
-    type: "scattergl", mode: "lines", name: opts.name, x: xs, y: smooth(line.y, opts.smoothing),
+    type: "scatter", mode: "lines", name: opts.name, x: xs, y: smooth(line.y, opts.smoothing),
     line: { color: opts.color, dash: opts.dash || "solid", width: 1.6 }, legendgroup: opts.group,
     hovertemplate: `${opts.hover || opts.name}<br>x=%{x}<br>y=%{y:.6g}<extra></extra>`,
     connectgaps: false, meta: { kind: "line", id: opts.id },

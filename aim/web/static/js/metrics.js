@@ -4,7 +4,7 @@
 // traces, and a new matching run is fetched alone (skip= the runs already drawn).
 
 import { api, getInfo } from "./api.js";
-import { CONFIG, DASHES, Ema, layout, lineTraces, PALETTE, plotlyReady, plotX, traceIndex } from "./chart.js";
+import { CONFIG, DASHES, Ema, layout, lineTraces, PALETTE, pickType, plotlyReady, plotX, traceIndex } from "./chart.js";
 import { fieldLabel, fieldOptions, groupValue, Indexer, runLabel } from "./grouping.js";
 import { live } from "./live.js";
 import { queryBar } from "./query_bar.js";
@@ -272,7 +272,7 @@ export function mount(root) {
       const div = card.querySelector(".chart");
       div.id = `chart-${i++}`;
       const lines = g.traces.filter((t) => t.meta.kind === "line").length;
-      await Plotly.react(div, g.traces, layout({ xMode: s.x, logY: s.log, showLegend: lines <= 30 }), CONFIG);
+      await Plotly.react(div, pickType(g.traces), layout({ xMode: s.x, logY: s.log, showLegend: lines <= 30 }), CONFIG);
       for (const line of g.lines) chartOf.set(line.id, div);
     }
     updateStatus();
