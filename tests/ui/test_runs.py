@@ -183,3 +183,15 @@ def test_table_refreshes_when_a_run_appears(repo_path, aim_up, page):
     wait_rows(page, 2)
     assert row_hashes(page) == [second, first]
     assert page.evaluate("window.__same_page") is True
+
+
+def test_token_url_then_cookie(repo_path, aim_up, page):
+    h = make_run(repo_path, "e", steps=2)
+    server = aim_up(repo_path, "--token", "t" * 24)
+    assert "?token=" in server.url
+    page.goto(server.url)
+    wait_rows(page, 1)  # the API calls after the first load carry the cookie, not the URL
+    assert row_hashes(page) == [h]
+    assert "token" not in page.url  # hidden from the address bar once it became a cookie
+    page.goto(f"{server.base}/run/{h}")
+    page.wait_for_selector("[data-testid=params-tree]")
