@@ -9,7 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from aim.sdk.objects.base import AimObject  # noqa: E402
+from aim.sdk.objects.base import AimObject
 
 
 def round_trip(obj: AimObject) -> Any:

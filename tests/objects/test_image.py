@@ -35,7 +35,8 @@ def test_pil_image_round_trips_pixel_exact():
     assert Image.compress is False and Image.kind == "image"
 
 
-@pytest.mark.parametrize("shape, mode", [((6, 8), "L"), ((6, 8, 1), "L"), ((6, 8, 3), "RGB"), ((6, 8, 4), "RGBA")])
+@pytest.mark.parametrize("shape, mode",
+                         [((6, 8), "L"), ((6, 8, 1), "L"), ((6, 8, 3), "RGB"), ((6, 8, 4), "RGBA")])
 def test_numpy_hw_hwc_uint8(shape, mode):
     arr = RNG.integers(0, 256, shape, dtype=np.uint8)
     img = round_trip(Image(arr))

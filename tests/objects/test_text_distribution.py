@@ -35,7 +35,7 @@ def test_text_refuses_non_str():
 def test_text_too_big(monkeypatch):
     monkeypatch.setattr(base, "MAX_BLOB_BYTES", 100)
     Text("x" * 100)
-    with pytest.raises(ValueError, match="101 bytes.*100-byte limit"):
+    with pytest.raises(ValueError, match=r"101 bytes.*100-byte limit"):
         Text("x" * 101)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 from aim.sdk.objects._util import check_size, is_instance_of, type_name
@@ -34,7 +35,9 @@ def _from_matplotlib(fig: Any) -> Any:
             if not hasattr(collection, "get_offset_position"):
                 collection.get_offset_position = lambda: "screen"
     try:
-        return mpl_to_plotly(fig)
+        with warnings.catch_warnings():  # plotly's exporter uses deprecated matplotlib API
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return mpl_to_plotly(fig)
     except Exception as exc:  # the exporter fails in many ways on newer matplotlib
         raise ValueError(f"could not convert the matplotlib figure to plotly ({type(exc).__name__}: {exc}); "
                          f"pass a plotly figure, or track it as aim.Image") from exc
