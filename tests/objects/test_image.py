@@ -195,3 +195,10 @@ def test_property_uint8_hwc_png_round_trip_is_pixel_exact(arr):
     img = round_trip(Image(arr))
     assert (img.height, img.width) == arr.shape[:2]
     np.testing.assert_array_equal(pixels(img).reshape(arr.shape), arr)
+
+
+def test_animated_gif_file_keeps_frames(tmp_path):
+    frames = [PILImage.new("L", (4, 4), v) for v in (0, 255)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    img = round_trip(Image(tmp_path / "a.gif"))
+    assert img.format == "png" and getattr(img.to_pil_image(), "n_frames", 1) == 2

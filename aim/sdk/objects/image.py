@@ -74,12 +74,12 @@ def _array_to_pil(array: Any, channels_first: bool) -> Any:
                         f"use uint8, or floats in [0, 1]") from None
 
 
-def _open_pil(data: bytes | str | os.PathLike[str], what: str) -> Any:
+def _open_pil(data: bytes, what: str) -> Any:
     from PIL import Image as PILImage
     from PIL import UnidentifiedImageError
 
     try:
-        img = PILImage.open(io.BytesIO(data) if isinstance(data, bytes) else data)
+        img = PILImage.open(io.BytesIO(data))
         img.load()
     except (UnidentifiedImageError, OSError) as exc:
         raise ValueError(f"{what} is not an image PIL can read: {exc}") from None
@@ -91,7 +91,8 @@ def _to_pil(image: Any) -> Any:
     if isinstance(image, (str, os.PathLike)):
         if not os.path.isfile(image):
             raise ValueError(f"no image file at {os.fspath(image)!r}")
-        return _open_pil(image, f"file {os.fspath(image)!r}")
+        with open(image, "rb") as f:  # read whole: PIL keeps a path's file open for multi-frame images
+            return _open_pil(f.read(), f"file {os.fspath(image)!r}")
     if is_instance_of(image, "PIL.Image", "Image"):
         return image
     if is_numpy_array(image):
