@@ -30,7 +30,11 @@ __all__ = [
     "AimError",
     "AsyncRepo",
     "AsyncRun",
+    "Audio",
     "CorruptSegmentError",
+    "Distribution",
+    "Figure",
+    "Image",
     "InvalidRunHashError",
     "MetricValueError",
     "MissingExtraError",
@@ -44,14 +48,19 @@ __all__ = [
     "RunLockedError",
     "RunNotFoundError",
     "RunWriteError",
+    "Text",
     "__version__",
 ]
 
 if TYPE_CHECKING:
     from aim.sdk.async_repo import AsyncRepo
     from aim.sdk.async_run import AsyncRun
+    from aim.sdk.objects import Audio, Distribution, Figure, Image, Text
     from aim.sdk.repo import Repo
     from aim.sdk.run import Run
+
+
+_OBJECTS = ("Image", "Text", "Distribution", "Audio", "Figure")
 
 
 def __getattr__(name: str) -> Any:
@@ -60,4 +69,8 @@ def __getattr__(name: str) -> Any:
         from aim import sdk
 
         return getattr(sdk, name)
+    if name in _OBJECTS:  # aim.Image, aim.Text...: their libraries load when one is made
+        from aim.sdk import objects
+
+        return getattr(objects, name)
     raise AttributeError(f"module 'aim' has no attribute {name!r}")

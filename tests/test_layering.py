@@ -28,7 +28,8 @@ ALLOWED = {
     "cli": {"cli", "web", "sdk", "core", "storage", "errors", "__init__"},
     "frameworks": {"frameworks", "sdk", "core", "errors"},
     # Aim's import paths for the integrations: shims over frameworks/.
-    **{shim: {"frameworks"} for shim in ("pytorch_lightning", "hugging_face", "keras", "xgboost", "lightgbm")},
+    **{shim: {"frameworks"} for shim in ("pytorch_lightning", "hugging_face", "keras", "xgboost", "lightgbm",
+                                         "pytorch", "tensorflow")},
 }
 CORE_FORBIDDEN = {"os", "io", "threading", "time", "socket", "sqlite3", "fcntl", "subprocess",
                   "anyio", "boto3", "psutil", "pynvml", "pathlib", "signal", "shutil"}

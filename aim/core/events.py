@@ -22,6 +22,10 @@ META_SET: Final = "meta.set"
 TAG_ADDED: Final = "tag.added"
 TAG_REMOVED: Final = "tag.removed"
 METRIC: Final = "metric"
+OBJECT: Final = "object"  # an image, text, distribution, audio or figure (its bytes in a blob)
+OBJECT_KINDS: Final = frozenset({"image", "text", "distribution", "audio", "figure"})
+ARTIFACT_URI: Final = "artifact.uri"  # where the run's artifacts go (set_artifacts_uri)
+ARTIFACT: Final = "artifact"  # a file copied there: name, uri, size, sha256
 LOG_LINE: Final = "log.line"
 LOG_RECORD: Final = "log.record"
 # An event the writer could not encode (the net under a bug): it keeps its seq, says what was lost.

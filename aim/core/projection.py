@@ -41,6 +41,11 @@ class RunSummary:
     deleted: bool = False
     last_seq: int = -1
     sequences: dict[SeqKey, list[Any]] = field(default_factory=dict)
+    # Object sequences (images, texts...): [next_step, points, kind, context], keyed as metrics.
+    objects: dict[SeqKey, list[Any]] = field(default_factory=dict)
+
+
+OBJ_NEXT_STEP, OBJ_POINTS, OBJ_KIND, OBJ_CONTEXT = range(4)
 
 
 def apply_metric(entry: list[Any], step: int, value: Any) -> None:
@@ -72,6 +77,18 @@ def apply(summary: RunSummary, event: dict[str, Any]) -> None:
         if entry is None:
             entry = summary.sequences[key] = new_sequence_entry(context)
         apply_metric(entry, event.get("step", 0), event.get("value"))
+    elif etype == ev.OBJECT:
+        name, kind, step = event.get("name"), event.get("kind"), event.get("step")
+        if not isinstance(name, str) or not isinstance(kind, str) or not isinstance(step, int):
+            return
+        context = event.get("context") or {}
+        key = (name, context_key(context))
+        entry = summary.objects.get(key)
+        if entry is None:
+            entry = summary.objects[key] = [0, 0, kind, context]
+        if step >= entry[OBJ_NEXT_STEP] - 1:  # as apply_metric: the last value per step wins
+            entry[OBJ_NEXT_STEP] = step + 1
+        entry[OBJ_POINTS] += 1
     elif etype == ev.PARAM_SET:
         set_path(summary.params, as_path(event["path"]), event.get("value"))
     elif etype == ev.PARAM_DELETED:

@@ -24,6 +24,8 @@ from aim.core.flush_policy import FlushPolicy
 from aim.core.projection import (
     LAST_VALUE,
     NEXT_STEP,
+    OBJ_KIND,
+    OBJ_NEXT_STEP,
     POINTS,
     RunSummary,
     SeqKey,
@@ -228,11 +230,51 @@ class RunState:
                 self._known[(name, items)] = key
         entry = self.sequences.get(key)
         if entry is None:
+            if key in self.summary.objects:
+                raise MetricValueError(f"{name!r} with context {key[1].decode()} holds "
+                                       f"{self.summary.objects[key][OBJ_KIND]} objects: it cannot hold metrics")
             entry = self._new_sequence(key)
         if items is not False:
             # A copy: the caller may mutate their dict after this call.
             self._last_context[name] = (None if context is None else dict(context), entry)
         return entry
+
+    def check_objects(self, kind: str, name: Any, step: Any, epoch: Any, context: Any
+                      ) -> tuple[SeqKey, int, int | None] | None:
+        """Validate one step of an object sequence before its blobs are written: the key, the
+        step (the sequence's next when None) and the epoch; None when the event would be
+        dropped (a full disk: counted, and no blob should be written). A (name, context) that
+        is a metric sequence, or an object sequence of another kind, is refused
+        (``MetricValueError``)."""
+        if self.status != ev.STATUS_RUNNING:
+            self._not_running()  # raises, unless dropping (counted)
+            return None
+        key = (check_name(name), context_key(context))
+        if key in self.sequences:
+            raise MetricValueError(f"{name!r} with context {key[1].decode()} is a metric sequence: "
+                                   f"it cannot hold {kind} objects")
+        entry = self.summary.objects.get(key)
+        if entry is not None and entry[OBJ_KIND] != kind:
+            raise MetricValueError(f"{name!r} with context {key[1].decode()} holds {entry[OBJ_KIND]} "
+                                   f"objects, not {kind}")
+        step = (entry[OBJ_NEXT_STEP] if entry is not None else 0) if step is None else check_index(step, "step")
+        return key, step, None if epoch is None else check_index(epoch, "epoch")
+
+    def track_objects(self, kind: str, items: list[dict[str, Any]], is_list: bool, name: Any,
+                      step: Any, epoch: Any, context: Any, ts: float) -> bool:
+        """Record one step of an object sequence: ``items`` are the objects' blob references
+        and metadata (the shell wrote the blobs first). True when the shell must act."""
+        checked = self.check_objects(kind, name, step, epoch, context)
+        if checked is None:
+            return False
+        key, step, epoch = checked
+        payload: dict[str, Any] = {"kind": kind, "name": key[0], "context": orjson.Fragment(key[1]),
+                                   "step": step, "items": items}
+        if epoch is not None:
+            payload["epoch"] = epoch
+        if is_list:
+            payload["list"] = True
+        return self._append(ev.OBJECT, ts, payload) >= self.wake_at
 
     @property
     def buffered(self) -> int:

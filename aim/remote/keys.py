@@ -1,8 +1,11 @@
 """Object keys in the bucket.
 
-``{prefix}runs/{hash}/events/{NNNNNNNN}.jsonl.zst``: one object per sealed segment. A run's
-segment numbers never repeat and a sealed segment never changes, so a key names one immutable
-content forever: the same layout as a local ``.aim``, so ``aws s3 sync`` the other way works too.
+``{prefix}runs/{hash}/events/{NNNNNNNN}.jsonl.zst``: one object per sealed segment, and
+``{prefix}runs/{hash}/blobs/{sha256}[.zst]``: one per blob (a tracked object's bytes). A run's
+segment numbers never repeat, a sealed segment never changes and a blob is named by its
+content, so a key names one immutable content forever: the same layout as a local ``.aim``, so
+``aws s3 sync`` the other way works too. Within a run, a file is named as the manifest lists it:
+a segment by its name (``00000003.jsonl.zst``), a blob by ``blobs/`` and its name.
 
 ``{prefix}manifests/{snapshot}.json``: one per upload that shipped something, written last.
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import re
 
 from aim.errors import RemoteError
+from aim.storage.blobs import parse_blob_name
 from aim.storage.hashes import is_run_hash
 from aim.storage.layout import parse_segment_name
 
@@ -51,26 +55,37 @@ def validate_snapshot(snapshot: str) -> str:
     return snapshot
 
 
-def segment_key(prefix: str, run_hash: str, segment: str) -> str:
-    """The key of one segment."""
-    return f"{prefix}runs/{run_hash}/events/{segment}"
+BLOBS = "blobs/"
+
+
+def run_file_key(prefix: str, run_hash: str, name: str) -> str:
+    """The key of one of a run's files: a segment name, or ``blobs/<blob name>``."""
+    if name.startswith(BLOBS):
+        return f"{prefix}runs/{run_hash}/{name}"
+    return f"{prefix}runs/{run_hash}/events/{name}"
 
 
 def runs_prefix(prefix: str) -> str:
-    """Where segment keys start."""
+    """Where the keys of runs' files start."""
     return f"{prefix}runs/"
 
 
-def parse_segment_key(prefix: str, key: str) -> tuple[str, str] | None:
-    """``(hash, segment name)`` of a segment key, or None for anything else."""
+def valid_run_file(name: str) -> bool:
+    """True for a segment name or ``blobs/`` and a blob's name (storage's definitions)."""
+    if name.startswith(BLOBS):
+        return parse_blob_name(name[len(BLOBS):]) is not None
+    return parse_segment_name(name) is not None
+
+
+def parse_run_file_key(prefix: str, key: str) -> tuple[str, str] | None:
+    """``(hash, run file name)`` of a segment's or a blob's key, or None for anything else."""
     if not key.startswith(prefix + "runs/"):
         return None
     parts = key[len(prefix) + len("runs/"):].split("/")
-    if len(parts) != 3 or parts[1] != "events" or not is_run_hash(parts[0]):
+    if len(parts) != 3 or parts[1] not in ("events", "blobs") or not is_run_hash(parts[0]):
         return None
-    if parse_segment_name(parts[2]) is None:
-        return None
-    return parts[0], parts[2]
+    name = parts[2] if parts[1] == "events" else BLOBS + parts[2]
+    return (parts[0], name) if valid_run_file(name) else None
 
 
 def manifest_key(prefix: str, snapshot: str) -> str:

@@ -14,6 +14,7 @@ from aim.sdk.repo import Repo
 from aim.sdk.repo_read import SequenceInfo
 
 if TYPE_CHECKING:
+    from aim.sdk.object_query import QueryObjectCollection
     from aim.sdk.query import QueryReportMode, QueryRunCollection
     from aim.sdk.sequence_query import QueryMetricCollection
 
@@ -97,6 +98,27 @@ class AsyncRepo:
         in a worker thread. Their points load on first use, blocking: read them in a worker
         thread too (``anyio.to_thread.run_sync``)."""
         return await self._call("query_metrics", query, report_mode=report_mode)
+
+    async def query_images(self, query: str = "", report_mode: Any = None) -> QueryObjectCollection:
+        """The image sequences for which ``query`` holds (see ``Repo.query_images``), in a worker
+        thread; their objects load on first use, blocking (read them in a worker thread too)."""
+        return await self._call("query_images", query, report_mode=report_mode)
+
+    async def query_texts(self, query: str = "", report_mode: Any = None) -> QueryObjectCollection:
+        """``Repo.query_texts`` in a worker thread."""
+        return await self._call("query_texts", query, report_mode=report_mode)
+
+    async def query_distributions(self, query: str = "", report_mode: Any = None) -> QueryObjectCollection:
+        """``Repo.query_distributions`` in a worker thread."""
+        return await self._call("query_distributions", query, report_mode=report_mode)
+
+    async def query_audios(self, query: str = "", report_mode: Any = None) -> QueryObjectCollection:
+        """``Repo.query_audios`` in a worker thread."""
+        return await self._call("query_audios", query, report_mode=report_mode)
+
+    async def query_figure_objects(self, query: str = "", report_mode: Any = None) -> QueryObjectCollection:
+        """``Repo.query_figure_objects`` in a worker thread."""
+        return await self._call("query_figure_objects", query, report_mode=report_mode)
 
     async def starting_runs(self) -> list[str]:
         """Runs a live writer created but has not indexed yet (see ``Repo.starting_runs``)."""

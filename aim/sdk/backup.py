@@ -1,5 +1,7 @@
-"""Upload sealed segments to S3 and download them back (litestream's shape: immutable files,
-shipped incrementally; a restore that plans first).
+"""Upload sealed segments and blobs to S3 and download them back (litestream's shape:
+immutable files, shipped incrementally; a restore that plans first). A run's blobs (its
+objects' bytes, named by their SHA-256) are immutable as soon as they exist: they ship like
+sealed segments, and a download places them before the segments that refer to them.
 
 Upload: list the bucket once, ship every sealed local segment whose key is missing, then write
 a manifest (the snapshot: every segment of this repository with its size and SHA-256) as the
@@ -35,7 +37,7 @@ from aim.sdk import indexer
 from aim.sdk.store import RepoStore
 from aim.storage.frames import FrameError, frame_length
 from aim.storage.hashes import validate_run_hash
-from aim.storage.layout import parse_segment_name, segment_name
+from aim.storage.layout import segment_name
 from aim.storage.lock import RunLock, is_locked, read_holder_pid
 from aim.storage.repair import repair_segments
 
@@ -72,8 +74,9 @@ class UploadReport:
     bucket: str
     prefix: str
     runs: int = 0
-    segments: int = 0  # sealed local segments considered
+    segments: int = 0  # sealed local segments (and blobs) considered
     new_segments: int = 0
+    new_blobs: int = 0  # blobs shipped (counted apart from segments)
     new_bytes: int = 0
     already_there: int = 0
     unsealed: int = 0  # live segments still being written: shipped once sealed
@@ -96,6 +99,7 @@ class DownloadReport:
     runs: int = 0
     segments: int = 0
     new_segments: int = 0
+    new_blobs: int = 0
     new_bytes: int = 0
     already_here: int = 0
     conflicts: list[str] = field(default_factory=list)
@@ -154,6 +158,8 @@ def sealed_segments(repo: RepoStore, run_hashes: Iterable[str] | None = None) ->
             for n in numbers:
                 path = layout.events_dir(h) / segment_name(n)
                 found.append(LocalSegment(h, segment_name(n), path, path.stat().st_size))
+            for path in layout.blob_paths(h):  # named by their content: final once they exist
+                found.append(LocalSegment(h, keys.BLOBS + path.name, path, path.stat().st_size))
         except FileNotFoundError:  # pruned or moved away meanwhile: nothing to ship
             continue
         out.extend(found)
@@ -250,7 +256,7 @@ def upload(
     cache = _ConfirmedCache(repo, store, prefix)
     todo: list[tuple[str, LocalSegment]] = []
     for seg in local:
-        key = keys.segment_key(prefix, seg.run_hash, seg.name)
+        key = keys.run_file_key(prefix, seg.run_hash, seg.name)
         size = remote.get(key)
         try:
             if size is None:
@@ -266,7 +272,8 @@ def upload(
                 report.conflicts.append(f"{key}: different bytes in the bucket (same size)")
         except FileNotFoundError:  # pruned or moved away meanwhile: nothing to compare
             report.segments -= 1
-    report.new_segments = len(todo)
+    report.new_blobs = sum(1 for _, s in todo if s.name.startswith(keys.BLOBS))
+    report.new_segments = len(todo) - report.new_blobs
     report.new_bytes = sum(s.size for _, s in todo)
     if on_plan is not None:
         on_plan(report.new_bytes, report.new_segments)
@@ -280,7 +287,7 @@ def upload(
         return store.put_immutable(key, data, seg.sha256)
 
     try:
-        shipped = 0
+        shipped = blobs = 0
         for (key, seg), outcome in _in_parallel(ship, todo):
             if isinstance(outcome, RemoteConflictError):
                 report.conflicts.append(str(outcome))
@@ -290,11 +297,12 @@ def upload(
                 report.segments -= 1
             else:
                 shipped += 1 if outcome else 0
+                blobs += 1 if outcome and seg.name.startswith(keys.BLOBS) else 0
                 report.already_there += 0 if outcome else 1
                 cache.add(key, seg.sha256)
             if progress is not None:
                 progress(seg.size, 1)
-        report.new_segments = shipped
+        report.new_segments, report.new_blobs = shipped - blobs, blobs
         if shipped:
             report.snapshot = _write_manifest(store, prefix, [seg for seg in local if _exists(seg)])
     finally:
@@ -391,7 +399,7 @@ def download(
                               "aim reads (damaged, or written by something else)") from None
     else:
         for key, size in store.list_objects(keys.runs_prefix(prefix)):
-            parsed = keys.parse_segment_key(prefix, key)
+            parsed = keys.parse_run_file_key(prefix, key)
             if parsed is not None:
                 plan.append((parsed[0], parsed[1], size, None))
     if wanted is not None:
@@ -401,7 +409,7 @@ def download(
     todo = []
     live: dict[str, str] = {}
     for h, name, size, sha in plan:
-        local = layout.events_dir(h) / name
+        local = _local_path(layout, h, name)
         if not local.exists():
             if h in live or (layout.run_dir(h).is_dir() and is_locked(layout.lock_file(h))):
                 # A live writer here (even one that has not written yet) picks its next segment
@@ -414,7 +422,7 @@ def download(
                 continue
             todo.append((h, name, size, sha))
             continue
-        key = keys.segment_key(prefix, h, name)
+        key = keys.run_file_key(prefix, h, name)
         if local.stat().st_size == size and sha256_hex(local.read_bytes()) == (sha or store.remote_sha256(key)):
             report.already_here += 1
         else:
@@ -425,8 +433,8 @@ def download(
 
     def fetch(item: tuple[str, str, int, str | None]) -> bool:
         h, name, _size, sha = item
-        key = keys.segment_key(prefix, h, name)
-        tmp = layout.tmp / f"download-{h}-{name}-{secrets.token_hex(4)}"
+        key = keys.run_file_key(prefix, h, name)
+        tmp = layout.tmp / f"download-{h}-{name.replace('/', '-')}-{secrets.token_hex(4)}"
         try:
             with open(tmp, "wb") as f:
                 got, recorded = store.download_to(key, f)
@@ -436,28 +444,35 @@ def download(
             if expected is not None and got != expected:
                 raise RemoteError(f"{key}: downloaded bytes have sha256 {got[:16]}..., expected "
                                   f"{expected[:16]}...; nothing was written")
-            events = layout.events_dir(h)
-            events.mkdir(parents=True, exist_ok=True)
-            if (events / name).exists():  # appeared meanwhile: never overwrite
+            target = _local_path(layout, h, name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():  # appeared meanwhile: never overwrite
                 return False
-            os.replace(tmp, events / name)
+            os.replace(tmp, target)
             return True
         finally:
             tmp.unlink(missing_ok=True)
 
+    # Blobs first: a segment that arrives names only blobs that are already here.
+    phases = [[t for t in todo if t[1].startswith(keys.BLOBS)],
+              [t for t in todo if not t[1].startswith(keys.BLOBS)]]
     try:
-        for (h, name, size, _sha), outcome in _in_parallel(lambda *item: fetch(item), todo):
+        for (h, name, size, _sha), outcome in (r for phase in phases for r in _in_parallel(
+                lambda *item: fetch(item), phase)):
             if isinstance(outcome, BaseException):
                 raise outcome
             if not outcome:
                 report.conflicts.append(f"{h}/{name}: appeared locally during the download (kept)")
                 continue
-            report.new_segments += 1
+            if name.startswith(keys.BLOBS):
+                report.new_blobs += 1
+            else:
+                report.new_segments += 1
             report.new_bytes += size
             if progress is not None:
                 progress(size, 1)
     finally:
-        if report.new_segments:
+        if report.new_segments or report.new_blobs:
             repo.reindex()
     if report.conflicts:
         conflict = RemoteConflictError(
@@ -492,4 +507,11 @@ def _valid(run_hash: str, name: str) -> bool:
         validate_run_hash(run_hash)
     except ValueError:
         return False
-    return parse_segment_name(name) is not None
+    return keys.valid_run_file(name)
+
+
+def _local_path(layout: Any, run_hash: str, name: str) -> Path:
+    """Where a run file (as the manifest names it) lives here."""
+    if name.startswith(keys.BLOBS):
+        return layout.blobs_dir(run_hash) / name[len(keys.BLOBS):]
+    return layout.events_dir(run_hash) / name

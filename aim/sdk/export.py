@@ -4,12 +4,17 @@ Metrics: one row per point: ``run, name, context, step, epoch, value, time``. Ev
 in log order, segment by segment; memory holds one pending row per sequence (consecutive
 events of one sequence at the same step collapse to the last, as read-back shows them), never
 the run. Params: one row per leaf: ``run, key, value`` (the key a dotted path, the value JSON).
+Objects: one row per object: ``run, kind, name, context, step, index, sha256, size, meta, file``
+(the last value per step, as read-back shows them); with a folder for blobs, each object's bytes
+as tracked are written there as ``<run>/<sha256>.<ext>`` (checked against the SHA-256), and
+``file`` says where.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
@@ -20,8 +25,12 @@ from aim.core.values import to_json_form
 from aim.sdk import indexer
 from aim.sdk.log import iter_events
 from aim.sdk.store import RepoStore
+from aim.storage.blobs import RunBlobs
 
 METRIC_COLUMNS = ("run", "name", "context", "step", "epoch", "value", "time")
+OBJECT_COLUMNS = ("run", "kind", "name", "context", "step", "index", "sha256", "size", "meta", "file")
+# A blob file's extension, from what its object's metadata says it is.
+_EXTENSIONS = {"image": None, "audio": None, "text": "txt", "distribution": "json", "figure": "json"}
 PARAM_COLUMNS = ("run", "key", "value")
 
 
@@ -78,6 +87,38 @@ def write_params(repo: RepoStore, run_hashes: list[str], stream: TextIO, fmt: st
             value = to_json_form(value)
             out.write((h, ".".join(path), orjson.dumps(value).decode() if fmt == "csv" else value))
             rows += 1
+    return rows
+
+
+def write_objects(repo: RepoStore, run_hashes: list[str], stream: TextIO, fmt: str,
+                  blobs_dir: Path | None = None) -> int:
+    """Write every object of the runs (and, with ``blobs_dir``, their bytes); return the rows."""
+    out = _Rows(stream, fmt, OBJECT_COLUMNS)
+    rows = 0
+    for h in run_hashes:
+        latest: dict[tuple[Any, bytes, Any], dict[str, Any]] = {}
+        for e in iter_events(repo.layout.segment_paths(h)):
+            if e.get("type") == ev.OBJECT:
+                ctx = orjson.dumps(e.get("context") or {}, option=orjson.OPT_SORT_KEYS)
+                key = (e.get("name"), ctx, e.get("step"))
+                latest.pop(key, None)  # the last value per step, in the order of its last event
+                latest[key] = e
+        blobs = RunBlobs(repo.layout.blobs_dir(h))
+        for (name, ctx, step), e in latest.items():
+            for i, item in enumerate(e.get("items") or []):
+                meta = item.get("meta") or {}
+                file = None
+                if blobs_dir is not None:
+                    data = blobs.read(item["sha256"], bool(item.get("zst")))
+                    ext = _EXTENSIONS.get(str(e.get("kind")), "bin") or str(meta.get("format") or "bin")
+                    target = blobs_dir / h / f"{item['sha256']}.{ext}"
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(data)
+                    file = str(target)
+                context = ctx.decode() if fmt == "csv" else orjson.loads(ctx)
+                out.write((h, e.get("kind"), name, context, step, i, item.get("sha256"), item.get("size"),
+                           orjson.dumps(meta).decode() if fmt == "csv" else meta, file))
+                rows += 1
     return rows
 
 

@@ -35,8 +35,11 @@ class BatchWriter:
     bug): the flush thread hands it to ``RunState.fail``, so it is never silent.
     """
 
-    def __init__(self, writer: SegmentWriter) -> None:
+    def __init__(self, writer: SegmentWriter, before_write: Callable[[], object] | None = None) -> None:
         self.writer = writer
+        # Makes durable what the frame refers to (the run's blobs): called before each write,
+        # so a frame never reaches the disk ahead of a blob it names.
+        self.before_write = before_write
         self.error: BaseException | None = None
         self.fatal: str | None = None
         self.unwritten = b""  # encoded events whose write failed: retried first
@@ -58,6 +61,8 @@ class BatchWriter:
         if not data:
             return -1
         try:
+            if self.before_write is not None:
+                self.before_write()
             self.writer.write(data)
         except OSError as exc:
             self.unwritten, self.unwritten_seq = data, upto
@@ -93,11 +98,12 @@ class FlushThread(threading.Thread):
         policy: FlushPolicy,
         on_written: Callable[[bool, list[Any]], None],
         name: str,
+        before_write: Callable[[], object] | None = None,
     ) -> None:
         super().__init__(name=name, daemon=True)
         self.state = state
         self.cond = cond
-        self.out = BatchWriter(writer)
+        self.out = BatchWriter(writer, before_write)
         self.policy = policy
         self.on_written = on_written
         # Events already pending (run.started/resumed) are not written yet: a flush() right

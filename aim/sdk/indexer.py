@@ -14,7 +14,17 @@ import orjson
 
 from aim.core import events as ev
 from aim.core.params import leaf_keys
-from aim.core.projection import LAST_VALUE, NEXT_STEP, POINTS, RunSummary, SeqKey, replay
+from aim.core.projection import (
+    LAST_VALUE,
+    NEXT_STEP,
+    OBJ_KIND,
+    OBJ_NEXT_STEP,
+    OBJ_POINTS,
+    POINTS,
+    RunSummary,
+    SeqKey,
+    replay,
+)
 from aim.core.values import (
     bytes_from_stored,
     float_from_stored,
@@ -85,6 +95,12 @@ def sequence_row(key: SeqKey, entry: list[Any]) -> tuple[str, str, int, int, str
     return (name, ckey.decode(), entry[POINTS], entry[NEXT_STEP] - 1, _json_value(entry[LAST_VALUE]))
 
 
+def object_rows(summary: RunSummary) -> list[tuple[str, str, str, int, int]]:
+    """The ``objects`` rows of a summary: name, context JSON, kind, points, last step."""
+    return [(name, ckey.decode(), e[OBJ_KIND], e[OBJ_POINTS], e[OBJ_NEXT_STEP] - 1)
+            for (name, ckey), e in summary.objects.items()]
+
+
 def write_summary(index: Index, summary: RunSummary, log_size: int,
                   sequences: list[SeqKey] | None = None, params: bool = True,
                   if_unchanged: tuple[str, int] | bool | None = False) -> None:
@@ -96,6 +112,7 @@ def write_summary(index: Index, summary: RunSummary, log_size: int,
         run_row(summary, log_size),
         [sequence_row(k, summary.sequences[k]) for k in keys],
         leaf_keys(summary.params) if params else None,
+        objects=object_rows(summary),
         all_sequences=sequences is None,
         if_unchanged=if_unchanged,
     )
@@ -110,7 +127,14 @@ def indexed_summary(index: Index, layout: RepoLayout, run_hash: str) -> RunSumma
         return None
     summary = summary_from_row(row)
     summary.sequences.update(indexed_sequences(index, run_hash))
+    summary.objects.update(indexed_objects(index, run_hash))
     return summary
+
+
+def indexed_objects(index: Index, run_hash: str) -> dict[SeqKey, list[Any]]:
+    """A run's object sequence entries (as ``core.projection`` keeps them) from its rows."""
+    return {(name, context.encode()): [last_step + 1, points, kind, orjson.loads(context)]
+            for name, context, kind, points, last_step in index.object_rows(run_hash)}
 
 
 def summary_from_row(row: dict[str, Any]) -> RunSummary:

@@ -363,14 +363,15 @@ def copy(repo: RepoStore, hashes: Iterable[str], dest: RepoStore, *, move: bool 
                 remove_run_dir(repo.layout, h)
                 how = "finished an interrupted move"
             else:
-                placed = place_run(repo.layout.segment_paths(h), dest.layout, h)
+                placed = place_run(repo.layout.run_files(h), repo.layout.run_dir(h), dest.layout, h)
                 if tip.summary is None:
                     # The source index is trusted for this run (closed cleanly, same size):
                     # carry its rows over instead of replaying the log, so a copy costs the
                     # same for a 1k-event run and a 1M-event one.
                     row = repo.index.run_row(h)
                     assert row is not None
-                    dest.index.write_run(row, repo.index.sequence_rows(h), repo.index.param_key_rows(h))
+                    dest.index.write_run(row, repo.index.sequence_rows(h), repo.index.param_key_rows(h),
+                                         objects=repo.index.object_rows(h))
                 else:
                     indexer.write_summary(dest.index, tip.summary, tip.log_size)
                 if move:

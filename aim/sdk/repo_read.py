@@ -10,17 +10,23 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, cast
 
+import orjson
+
 from aim.core import events as ev
 from aim.storage.hashes import is_run_hash
 from aim.storage.layout import resolve_aim_dir
 from aim.storage.lock import is_locked
 
 if TYPE_CHECKING:
+    from aim.sdk.object_query import QueryObjectCollection
     from aim.sdk.repo import Repo
 
-# Aim's sequence types (its ``Sequence.registry``). Only "metric" holds sequences here: the
-# others are valid names with nothing in them.
+# Aim's sequence types (its ``Sequence.registry``), and the object kind each plural names;
+# "logs" and "log_records" are valid names with nothing in them (they are not sequences here).
 SEQUENCE_TYPES = ("metric", "images", "audios", "distributions", "figures", "texts", "logs", "log_records")
+OBJECT_TYPES = {"images": "image", "audios": "audio", "distributions": "distribution", "figures": "figure",
+                "texts": "text"}
+OBJECT_PLURALS = {kind: plural for plural, kind in OBJECT_TYPES.items()}
 
 # ``Repo.collect_sequence_info``'s answer: ``{type: {name: [context dicts]}}``.
 SequenceInfo = dict[str, dict[str, list[dict[str, Any]]]]
@@ -94,7 +100,41 @@ class RepoReadMixin:
         if "metric" in out:
             for name, context in self._repo().available_sequences():
                 out["metric"].setdefault(name, []).append(context)
+        if any(t in OBJECT_TYPES for t in out):
+            kinds = {kind: plural for plural, kind in OBJECT_TYPES.items() if plural in out}
+            for kind, name, context_json in self._repo().index.registry_objects():
+                if kind in kinds:
+                    out[kinds[kind]].setdefault(name, []).append(orjson.loads(context_json))
         return out
+
+    # --- objects: Aim's query_images, query_texts, ... ----------------------------------------
+    def _query_objects(self, kind: str, query: str, report_mode: Any) -> QueryObjectCollection:
+        from aim.sdk.object_query import query_objects
+        from aim.sdk.query import QueryReportMode
+
+        mode = QueryReportMode.PROGRESS_BAR if report_mode is None else report_mode
+        return query_objects(self._repo(), kind, query, mode)
+
+    def query_images(self, query: str = "", report_mode: Any = None) -> QueryObjectCollection:
+        """The image sequences for which the AimQL ``query`` holds (``images.name == "samples"
+        and run.hparams.lr > 0.01``), grouped by run."""
+        return self._query_objects("image", query, report_mode)
+
+    def query_texts(self, query: str = "", report_mode: Any = None) -> QueryObjectCollection:
+        """The text sequences for which ``query`` holds (``texts.name``...)."""
+        return self._query_objects("text", query, report_mode)
+
+    def query_distributions(self, query: str = "", report_mode: Any = None) -> QueryObjectCollection:
+        """The distribution sequences for which ``query`` holds (``distributions.name``...)."""
+        return self._query_objects("distribution", query, report_mode)
+
+    def query_audios(self, query: str = "", report_mode: Any = None) -> QueryObjectCollection:
+        """The audio sequences for which ``query`` holds (``audios.name``...)."""
+        return self._query_objects("audio", query, report_mode)
+
+    def query_figure_objects(self, query: str = "", report_mode: Any = None) -> QueryObjectCollection:
+        """The figure sequences for which ``query`` holds (``figures.name``...)."""
+        return self._query_objects("figure", query, report_mode)
 
     def collect_params_info(self) -> dict[str, Any]:
         """Aim's param tree for autocomplete: every param key of the repository's runs, each

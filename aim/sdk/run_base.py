@@ -23,6 +23,9 @@ from aim.core.values import json_like, param_value
 from aim.errors import RunClosedError, RunNotFoundError, RunWriteError
 from aim.sdk import capture, exit_hooks, indexer, series
 from aim.sdk.flush_thread import FlushThread
+from aim.sdk.objects.base import AimObject
+from aim.sdk.run_artifacts import RunArtifactsMixin
+from aim.sdk.run_objects import RunObjectsMixin, tracked_objects
 from aim.sdk.run_read import RunReadMixin
 from aim.sdk.run_sequences import RunSequencesMixin, read_only_state
 from aim.sdk.run_sinks import CaptureSink, IndexSync
@@ -43,7 +46,7 @@ CLOSE_CATCH_UP_BYTES = 2 << 20  # ~160k metric events: about a second here, well
 
 
 
-class RunBase(RunSequencesMixin, RunReadMixin):
+class RunBase(RunSequencesMixin, RunObjectsMixin, RunArtifactsMixin, RunReadMixin):
     """State and behaviour shared by ``Run`` and ``AsyncRun`` (see their docstrings)."""
 
     def _configure(
@@ -194,6 +197,11 @@ class RunBase(RunSequencesMixin, RunReadMixin):
         # The shell's share of the hot path: the clock and the lock. Validation and the
         # event itself are RunState.track's (one call: each call level costs ~0.1 us).
         ts = _time_ns() // 1_000_000 / 1000
+        if type(value) is not float and type(value) is not int:
+            objects = tracked_objects(value)  # an Image, a list of them...: blobs, then an event
+            if objects is not None:
+                self._track_objects(objects, not isinstance(value, AimObject), name, step, epoch, context, ts)
+                return
         lock = self._lock
         lock.acquire()
         try:
@@ -406,7 +414,7 @@ class RunBase(RunSequencesMixin, RunReadMixin):
         # reachable, and a reference to the run would keep it alive (see __del__).
         self._flusher = FlushThread(
             self._state, self._cond, self._writer, self._policy, self._index_sync.on_flushed,  # type: ignore[arg-type]
-            name=f"aim-flush-{self.hash[:8]}",
+            name=f"aim-flush-{self.hash[:8]}", before_write=self._run_blobs().sync_pending,
         )
         self._flusher.start()
         exit_hooks.register(self)

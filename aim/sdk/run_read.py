@@ -21,7 +21,7 @@ from aim.core.projection import CONTEXT, LAST_VALUE, NEXT_STEP
 from aim.errors import MissingExtraError
 from aim.sdk.log import iter_events
 from aim.sdk.metrics import ArrayView
-from aim.sdk.repo_read import sequence_types_of
+from aim.sdk.repo_read import OBJECT_PLURALS, sequence_types_of
 from aim.storage.context import Context
 
 if TYPE_CHECKING:
@@ -291,14 +291,21 @@ class RunReadMixin:
     def collect_sequence_info(self, sequence_types: str | tuple[str, ...],
                               skip_last_value: bool = False) -> dict[str, list[dict[str, Any]]]:
         """Aim's per-run overview: ``{type: [{"name", "context", "values"}]}`` where ``values``
-        is ``{"last": value, "last_step": step}`` (left out with ``skip_last_value``). Only
-        ``"metric"`` has sequences here; Aim's other types give ``[]``, an unknown type raises
-        ``ValueError`` (as in Aim)."""
+        is ``{"last": value, "last_step": step}`` (left out with ``skip_last_value``; objects have
+        their ``last_step`` only). ``"logs"`` and ``"log_records"`` give ``[]``, an unknown type
+        raises ``ValueError`` (as in Aim)."""
         types = sequence_types_of(sequence_types)
         out: dict[str, list[dict[str, Any]]] = {t: [] for t in types}
+        run = self._run()
+        for kind, name, context, _points, last_step in run.iter_objects_info():
+            plural = OBJECT_PLURALS[kind]
+            if plural in out:  # an object's last value is not a number: its last step only
+                seen: dict[str, Any] = {"context": context, "name": name}
+                if not skip_last_value:
+                    seen["values"] = {"last_step": last_step}
+                out[plural].append(seen)
         if "metric" not in out:
             return out
-        run = self._run()
         with run._lock:
             entries = [(key[0], copy.deepcopy(e[CONTEXT]), e[NEXT_STEP] - 1, e[LAST_VALUE])
                        for key, e in sorted(run._sequences.items())]

@@ -68,6 +68,7 @@ class RunSequencesMixin:
         if self._sequences_in_index:
             self._sequences_in_index = False
             self._state.summary.sequences.update(indexer.indexed_sequences(self._store.index, self.hash))
+            self._state.summary.objects.update(indexer.indexed_objects(self._store.index, self.hash))
         return self._state.summary.sequences
 
     @classmethod

@@ -59,9 +59,10 @@ class IndexSync:
             row = indexer.run_row(state.summary, self.log_size + written)
             seq_rows = [indexer.sequence_row(k, state.sequences[k]) for k in keys]
             params = leaf_keys(state.summary.params)
+            objects = indexer.object_rows(state.summary)
         if everything:
             self.last_full = time.monotonic()
-        self.index.write_run(row, seq_rows, params)
+        self.index.write_run(row, seq_rows, params, objects=objects)
 
 
 class CaptureSink:

@@ -64,7 +64,7 @@ def verify(repo: RepoStore, *, repair: bool = False) -> list[Problem]:
 # bytes, a seq gap or duplicate), or a run directory whose writer died before its first event
 # (it cannot be opened). Not a torn tail (the normal trace of a crash: cut without loss by the
 # next lock holder) nor index drift (the index is disposable and rebuilt from the log).
-CORRUPTION_KINDS = ("damaged", "seq_gap", "orphan")
+CORRUPTION_KINDS = ("damaged", "seq_gap", "orphan", "blob_missing", "blob_damaged")
 
 
 def corrupted_runs(repo: RepoStore) -> dict[str, list[Problem]]:
@@ -156,11 +156,16 @@ def _remove_empty_run(repo: RepoStore, run_hash: str) -> bool:
 def _verify_run(repo: RepoStore, h: str, repair: bool, *, index: bool = True) -> list[Problem]:
     layout = repo.layout
     live = is_locked(layout.lock_file(h))
+    from aim.sdk.verify_blobs import check_blobs, referenced_blobs
+
     paths = layout.segment_paths(h)
     scans, seqs, found = [], [], []
+    blobs: set[str] = set()
     for path in paths:
         scan = SegmentScan(path)
-        seqs += [e.get("seq") for e in iter_segment_events(path, scan)]
+        events = list(iter_segment_events(path, scan))
+        seqs += [e.get("seq") for e in events]
+        blobs |= referenced_blobs(events)
         scans.append(scan)
     for scan in scans:
         where = f"runs/{h}/events/{scan.path.name}"
@@ -181,6 +186,7 @@ def _verify_run(repo: RepoStore, h: str, repair: bool, *, index: bool = True) ->
                     p.fixed = True
         except AimError:
             pass
+    found += check_blobs(layout, h, blobs, live=live, repair=repair)
     if not live and index:
         found += _index_drift(repo, h, repair)
     return found
@@ -223,6 +229,8 @@ def _index_drift(repo: RepoStore, h: str, repair: bool) -> list[Problem]:
         drift.append("sequences")
     if sorted(index.param_key_rows(h)) != sorted(leaf_keys(summary.params)):
         drift.append("param keys")
+    if sorted(index.object_rows(h)) != sorted(indexer.object_rows(summary)):
+        drift.append("objects")
     if not drift:
         return []
     # The run row's differing fields, named with both values, so that one line says what is wrong.

@@ -22,7 +22,7 @@ from typing import Any
 
 from aim.errors import AimError
 
-SCHEMA_VERSION = "2"  # 2: params_marks (exact params without the log)
+SCHEMA_VERSION = "3"  # 2: params_marks (exact params without the log); 3: objects
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -53,6 +53,15 @@ CREATE TABLE IF NOT EXISTS sequences (
     points INTEGER NOT NULL,
     last_step INTEGER NOT NULL,
     last_value TEXT,
+    PRIMARY KEY (hash, name, context)
+);
+CREATE TABLE IF NOT EXISTS objects (
+    hash TEXT NOT NULL,
+    name TEXT NOT NULL,
+    context TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    points INTEGER NOT NULL,
+    last_step INTEGER NOT NULL,
     PRIMARY KEY (hash, name, context)
 );
 CREATE TABLE IF NOT EXISTS param_keys (
@@ -216,6 +225,7 @@ class Index:
         sequences: list[tuple[str, str, int, int, str | None]] | None,
         param_keys: list[str] | None,
         *,
+        objects: list[tuple[str, str, str, int, int]] | None = None,
         all_sequences: bool = False,
         if_unchanged: tuple[str, int] | bool | None = False,
     ) -> bool:
@@ -249,6 +259,9 @@ class Index:
                     "INSERT OR REPLACE INTO sequences VALUES (?, ?, ?, ?, ?, ?)",
                     [(h, *s) for s in sequences],
                 )
+            if objects is not None:  # the whole set each time: a run has few object sequences
+                db.execute("DELETE FROM objects WHERE hash = ?", (h,))
+                db.executemany("INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?)", [(h, *o) for o in objects])
             if param_keys is not None:
                 db.execute("DELETE FROM param_keys WHERE hash = ?", (h,))
                 db.executemany("INSERT OR IGNORE INTO param_keys VALUES (?, ?)", [(h, k) for k in param_keys])
@@ -267,13 +280,13 @@ class Index:
     def remove_run(self, run_hash: str) -> None:
         """Forget a run (its directory is gone)."""
         with self._transaction() as db:
-            for table in ("runs", "sequences", "param_keys"):
+            for table in ("runs", "sequences", "objects", "param_keys"):
                 db.execute(f"DELETE FROM {table} WHERE hash = ?", (run_hash,))
 
     def clear(self) -> None:
         """Drop every row (reindex starts from here)."""
         with self._transaction() as db:
-            for table in ("runs", "sequences", "param_keys"):
+            for table in ("runs", "sequences", "objects", "param_keys"):
                 db.execute(f"DELETE FROM {table}")
 
     def run_rows(self, *, experiment: str | None = None, include_deleted: bool = False,
@@ -367,6 +380,15 @@ class Index:
     def registry_sequences(self) -> list[tuple[str, str]]:
         """Distinct (name, context_json) over every run in the repo."""
         return self._run("SELECT DISTINCT name, context FROM sequences ORDER BY name, context")
+
+    def object_rows(self, run_hash: str) -> list[tuple[str, str, str, int, int]]:
+        """``(name, context_json, kind, points, last_step)`` of one run's object sequences."""
+        return self._run("SELECT name, context, kind, points, last_step FROM objects WHERE hash = ? "
+                         "ORDER BY kind, name, context", (run_hash,))
+
+    def registry_objects(self) -> list[tuple[str, str, str]]:
+        """Distinct ``(kind, name, context_json)`` of the object sequences in the repo."""
+        return self._run("SELECT DISTINCT kind, name, context FROM objects ORDER BY kind, name, context")
 
     def registry_params(self) -> list[str]:
         """Distinct param keys (dotted) over every run in the repo."""

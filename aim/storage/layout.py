@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from aim.errors import NotADirectoryRepoError, RepoFormatError, RepoNotFoundError
+from aim.storage.blobs import BLOBS_DIR, parse_blob_name
 from aim.storage.hashes import validate_run_hash
 
 AIM_DIR = ".aim"
@@ -168,6 +169,25 @@ class RepoLayout:
         """A run's segment files in order."""
         d = self.events_dir(run_hash)
         return [d / segment_name(n) for n in self.segment_numbers(run_hash)]
+
+    def blobs_dir(self, run_hash: str) -> Path:
+        """The directory holding a run's blobs (``storage/blobs.py``)."""
+        return self.run_dir(run_hash) / BLOBS_DIR
+
+    def blob_paths(self, run_hash: str) -> list[Path]:
+        """A run's blob files, by name (temporary files of a blob being written are not)."""
+        d = self.blobs_dir(run_hash)
+        try:
+            names = os.listdir(d)
+        except FileNotFoundError:
+            return []
+        return [d / n for n in sorted(names) if parse_blob_name(n) is not None]
+
+    def run_files(self, run_hash: str) -> list[Path]:
+        """The files that make up a run, the one definition copy, move, upload, download and
+        verify work from: its segments in order, then its blobs. (``LOCK`` is the live
+        writer's, not the run's.)"""
+        return self.segment_paths(run_hash) + self.blob_paths(run_hash)
 
 
 def pid_alive(pid: int) -> bool:

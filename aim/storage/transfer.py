@@ -1,4 +1,4 @@
-"""Place a run's segments into another repository: hard-link when possible, else copy+verify.
+"""Place a run's files into another repository: hard-link when possible, else copy+verify.
 
 The run is assembled under ``.aim/tmp/`` of the destination and renamed into ``runs/`` in one
 step, so a destination never shows half a run; a crash leaves only a temp folder, which
@@ -38,8 +38,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def place_run(segments: list[Path], dest: RepoLayout, run_hash: str) -> PlaceResult:
-    """Put ``segments`` (sealed, in order) into ``dest`` as run ``run_hash``."""
+def place_run(files: list[Path], src_dir: Path, dest: RepoLayout, run_hash: str) -> PlaceResult:
+    """Put a run's ``files`` (``RepoLayout.run_files``: sealed segments, blobs), found under
+    ``src_dir``, into ``dest`` as run ``run_hash``, at the same places in its directory."""
     target = dest.run_dir(run_hash)
     if target.exists():
         raise DestinationExistsError(f"run {run_hash} already exists in {dest.root}")
@@ -47,12 +48,12 @@ def place_run(segments: list[Path], dest: RepoLayout, run_hash: str) -> PlaceRes
     work = dest.tmp / f"{run_hash}.{os.getpid()}"
     if work.exists():
         shutil.rmtree(work)
-    events = work / "events"
-    events.mkdir(parents=True)
+    (work / "events").mkdir(parents=True)
     result = PlaceResult()
     try:
-        for seg in segments:
-            out = events / seg.name
+        for seg in files:
+            out = work / seg.relative_to(src_dir)
+            out.parent.mkdir(exist_ok=True)
             try:
                 os.link(seg, out)
                 result.linked += 1

@@ -25,6 +25,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from aim.core.events import OBJECT_KINDS
 from aim.errors import (
     AimError,
     InvalidRunHashError,
@@ -34,7 +35,7 @@ from aim.errors import (
     RunNotFoundError,
 )
 from aim.sdk.repo import Repo
-from aim.web import live, run_api
+from aim.web import live, objects_api, run_api
 from aim.web.columns import Column, ColumnError
 from aim.web.runs_page import DEFAULT_SORT, MAX_COLUMNS, MAX_LIMIT, PageRequest, runs_page
 from aim.web.security import Guard
@@ -81,7 +82,7 @@ def _error(exc: Exception) -> Response:
 
 Handler = Callable[[Request], Awaitable[Response]]
 _CLIENT_ERRORS = (BadRequest, ColumnError, QueryError, InvalidRunHashError, live.LiveError,
-                  run_api.EditError, AimError)
+                  run_api.EditError, objects_api.ObjectsError, AimError)
 
 
 def _api(fn: Callable[[Request], Awaitable[Response]]) -> Handler:
@@ -193,6 +194,30 @@ def create_app(repo: Repo, *, token: str | None = None, read_only: bool = False,
         return _json(await run_in_threadpool(run_api.run_logs, repo, request.path_params["hash"], after))
 
     @_api
+    async def run_objects(request: Request) -> Response:
+        return _json(await run_in_threadpool(objects_api.object_sequences, repo, request.path_params["hash"]))
+
+    @_api
+    async def run_object_steps(request: Request) -> Response:
+        params = request.query_params
+        kind = params.get("kind", "")
+        if kind not in OBJECT_KINDS:
+            raise BadRequest(f"kind is one of {', '.join(sorted(OBJECT_KINDS))}, got {kind[:40]!r}")
+        context = _json_param(request, "context", {})
+        got = await run_in_threadpool(objects_api.object_steps, repo, request.path_params["hash"], kind,
+                                      params.get("name", ""), context)
+        return _json(got)
+
+    @_api
+    async def run_blob(request: Request) -> Response:
+        zst = request.query_params.get("zst") == "1"
+        data, kind = await run_in_threadpool(objects_api.blob, repo, request.path_params["hash"],
+                                             request.path_params["sha256"], zst)
+        # Named by its content: the same URL always means the same bytes.
+        return Response(data, media_type=kind, headers={"cache-control": "public, max-age=31536000, immutable",
+                                                        "x-content-type-options": "nosniff"})
+
+    @_api
     async def edit(request: Request) -> Response:
         try:
             body = orjson.loads(await request.body())
@@ -236,6 +261,9 @@ def create_app(repo: Repo, *, token: str | None = None, read_only: bool = False,
         Route("/api/runs/{hash}", delete, methods=["DELETE"]),
         Route("/api/runs/{hash}/restore", restore, methods=["POST"]),
         Route("/api/runs/{hash}/logs", run_logs),
+        Route("/api/runs/{hash}/objects", run_objects),
+        Route("/api/runs/{hash}/objects/steps", run_object_steps),
+        Route("/api/runs/{hash}/blobs/{sha256}", run_blob),
         Route("/api/{rest:path}", not_found, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -126,3 +126,43 @@ def test_the_follower_waits_for_a_frame_being_written(tmp_path):
     # Rotation: a new segment is picked up, in number order.
     (layout.events_dir(H) / "00000001.jsonl.zst").write_bytes(frame(FUTURE))
     assert [orjson.loads(line) for line in follower.poll()] == [FUTURE]
+
+
+def test_an_object_event_and_its_blobs_written_by_hand(tmp_path):
+    # docs/format.md, "Blobs": an image stored as it is, a text as a zstd frame, each named by
+    # the SHA-256 of the bytes as tracked; the event holds only their references and metadata.
+    import hashlib
+    import io
+
+    from PIL import Image as PILImage
+
+    from aim import Repo, Run
+
+    png = io.BytesIO()
+    PILImage.new("RGB", (3, 2), (255, 0, 0)).save(png, format="PNG")
+    image, text = png.getvalue(), b"hello, blob"
+    sha_i, sha_t = hashlib.sha256(image).hexdigest(), hashlib.sha256(text).hexdigest()
+    obj_i = {"seq": 2, "ts": 2.0, "type": "object", "kind": "image", "name": "pics", "context": {"k": "v"},
+             "step": 4, "items": [{"sha256": sha_i, "size": len(image),
+                                   "meta": {"caption": "red"}}],  # the rest from the PNG
+             "list": True}
+    obj_t = {"seq": 3, "ts": 2.5, "type": "object", "kind": "text", "name": "notes", "context": {}, "step": 0,
+             "items": [{"sha256": sha_t, "size": 0, "zst": True, "meta": {}}]}
+    end = {"seq": 4, "ts": 3.0, "type": "run.finished", "status": "finished"}
+    layout, _ = _repo(tmp_path, frame(E0, E1) + frame(obj_i, obj_t, end))
+    blobs = layout.blobs_dir(H)
+    blobs.mkdir()
+    (blobs / sha_i).write_bytes(image)
+    (blobs / f"{sha_t}.zst").write_bytes(zstandard.ZstdCompressor().compress(text))
+
+    assert list(iter_events(layout.segment_paths(H)))[2:4] == [obj_i, obj_t]
+    summary = replay(H, iter_events(layout.segment_paths(H)))
+    assert summary.objects[("pics", b'{"k":"v"}')] == [5, 1, "image", {"k": "v"}]
+    run = Run(H, repo=tmp_path, read_only=True)
+    [[got]] = run.get_image_sequence("pics", {"k": "v"}).values
+    assert got.caption == "red" and got.to_pil_image().getpixel((0, 0)) == (255, 0, 0)
+    assert (got.width, got.height, got.format) == (3, 2, "png")
+    assert run.get_text_sequence("notes").values[0].data == "hello, blob"
+    assert Repo(tmp_path).verify() == []
+    (blobs / sha_i).unlink()  # a reference to a missing blob: reported, never silently empty
+    assert [p.kind for p in Repo(tmp_path).verify()] == ["blob_missing"]

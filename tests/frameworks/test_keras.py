@@ -201,3 +201,17 @@ def test_importing_aim_keras_keeps_the_users_backend(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["torch", "unset"]
+
+
+def test_aim_tensorflow_is_the_keras_callback(tmp_path):
+    # Aim's import path for TensorFlow (tensorflow_keras_track.py imports it): the Keras
+    # callback, which Keras 3 runs on every backend; TensorFlow itself is not installed here.
+    from aim.tensorflow import AimCallback as TFCallback
+    from aim.tensorflow import AimTracker as TFTracker
+
+    assert TFCallback is AimCallback and TFTracker is AimCallback
+    x, y, _, _ = _data()
+    cb = TFCallback(repo=str(tmp_path), experiment="tf", system_tracking_interval=None)
+    _model(keras.optimizers.SGD(0.1)).fit(x, y, batch_size=BATCH, epochs=2, verbose=0, callbacks=[cb])
+    run = Run(cb.run_hash, repo=tmp_path, read_only=True)
+    assert run.experiment == "tf" and len(run.get_metric("loss", {"subset": "train"}).values) == 2

@@ -117,11 +117,20 @@ def test_the_errors_are_aim_errors_and_still_value_errors():
     f"runs/{HASH.upper()}/events/00000000.jsonl.zst",
     f"runs/{HASH}/events/0000000.jsonl.zst",
     f"runs/{HASH}/events/../00000000.jsonl.zst",
+    f"runs/{HASH}/blobs/{'ab' * 32}\n",
+    f"runs/{HASH}/blobs/{'AB' * 32}",
+    f"runs/{HASH}/blobs/{'ab' * 31}",
+    f"runs/{HASH}/blobs/{'ab' * 32}.gz",
+    f"runs/{HASH}/blobs/../{'ab' * 32}",
+    f"runs/{HASH}/events/{'ab' * 32}",
 ])
-def test_a_listed_key_that_is_not_exactly_a_segment_is_refused(key):
-    assert keys.parse_segment_key("", key) is None
-    assert keys.parse_segment_key("p/", "p/" + key) is None
-    assert keys.parse_segment_key("", f"runs/{HASH}/events/00000000.jsonl.zst") == (HASH, "00000000.jsonl.zst")
+def test_a_listed_key_that_is_not_exactly_a_segment_or_a_blob_is_refused(key):
+    assert keys.parse_run_file_key("", key) is None
+    assert keys.parse_run_file_key("p/", "p/" + key) is None
+    assert keys.parse_run_file_key("", f"runs/{HASH}/events/00000000.jsonl.zst") == (HASH, "00000000.jsonl.zst")
+    blob = "cd" * 32 + ".zst"
+    assert keys.parse_run_file_key("", f"runs/{HASH}/blobs/{blob}") == (HASH, f"blobs/{blob}")
+    assert keys.run_file_key("p/", HASH, f"blobs/{blob}") == f"p/runs/{HASH}/blobs/{blob}"
 
 
 def test_a_manifest_key_ending_in_a_newline_is_refused():

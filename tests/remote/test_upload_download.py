@@ -295,3 +295,34 @@ def test_async_repo_uploads_and_downloads(tmp_path, s3_server, s3_env, bucket):
 
     assert anyio.run(main) == (2, 2)
     assert segments(dst) == segments(src)
+
+
+def test_blobs_travel_with_their_runs_and_come_back_identical(tmp_path, s3_server, s3_env, bucket):
+    import numpy as np
+
+    from aim.sdk.objects import Image, Text
+    from aim.storage.layout import RepoLayout
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    with Run(repo=src, system_tracking_interval=None, capture_terminal_logs=False) as run:
+        for step in range(3):
+            run.track(Image(np.full((4, 4, 3), step * 40, dtype=np.uint8)), name="img", step=step)
+            run.track(Text(f"t{step}"), name="txt", step=step)
+    blobs = {p.name: p.read_bytes() for p in RepoLayout(src / ".aim").blob_paths(run.hash)}
+    assert len(blobs) == 6
+    up = cli("runs", "upload", bucket, "--endpoint-url", s3_server, "--repo", str(src), env=s3_env)
+    assert up.returncode == 0 and "uploaded 1 new segment and 6 blobs" in up.stdout, up.stdout + up.stderr
+    keys = {o["Key"] for o in s3_client(s3_server).list_objects_v2(Bucket=bucket)["Contents"]}
+    assert {f"runs/{run.hash}/blobs/{name}" for name in blobs} <= keys
+    again = cli("runs", "upload", bucket, "--endpoint-url", s3_server, "--repo", str(src), env=s3_env)
+    assert "uploaded 0 new segments" in again.stdout and "7 already there" in again.stdout
+    down = cli("runs", "download", bucket, "--endpoint-url", s3_server, "--repo", str(dst), env=s3_env)
+    assert down.returncode == 0, down.stderr
+    assert "downloaded 1 new segment and 6 blobs" in down.stdout
+    got = {p.name: p.read_bytes() for p in RepoLayout(dst / ".aim").blob_paths(run.hash)}
+    assert got == blobs
+    assert Repo(dst).verify() == []
+    back = Run(run.hash, repo=dst, read_only=True)
+    assert [t.data for t in back.get_text_sequence("txt").values] == ["t0", "t1", "t2"]
+    pixels = [int(np.asarray(i.to_pil_image())[0, 0, 0]) for i in back.get_image_sequence("img").values]
+    assert pixels == [0, 40, 80]

@@ -373,7 +373,7 @@ async def test_async_repo_read_methods_match_repo(repo_path, anyio_backend):
 
 def test_the_read_api_doc_examples_run(tmp_path):
     examples = {m["name"]: m["body"] for m in EXAMPLE.finditer((DOCS / "read-api.md").read_text())}
-    assert list(examples) == ["record", "repo", "run", "dataframe"]
+    assert list(examples) == ["record", "repo", "run", "dataframe", "objects"]
     out = {}
     for name, body in examples.items():
         script = tmp_path / f"example_{name}.py"
@@ -393,3 +393,5 @@ def test_the_read_api_doc_examples_run(tmp_path):
         "{'context': {'subset': 'train'}, 'name': 'loss'}]}",
         "terminal: training with lr=0.1", "INFO started {'lr': 0.1}"]
     assert out["dataframe"] == ["['hparams.lr', 'hparams.layers'] 0.1"]
+    assert out["objects"] == ["samples 1 batch 1 (255, 0, 0)", "['step 0: a cat', 'step 1: a cat']",
+                              "[2, 2, 2, 2, 2] [0.0, 1.8, 3.6, 5.4, 7.2, 9.0]"]

@@ -153,9 +153,14 @@ def upload(repo: str, bucket: str, prefix: str, endpoint_url: str | None, runs: 
         click.echo(_upload_line(rep, store.where))
 
 
+def _blobs(rep: Any) -> str:
+    """" and N blobs" when objects' blobs went too (segments are what most runs hold)."""
+    return f" and {rep.new_blobs} blob{'s' if rep.new_blobs != 1 else ''}" if rep.new_blobs else ""
+
+
 def _upload_line(rep: Any, where: str) -> str:
     verb = "would upload" if rep.dry_run else "uploaded"
-    line = (f"{verb} {rep.new_segments} new segment{'s' if rep.new_segments != 1 else ''} "
+    line = (f"{verb} {rep.new_segments} new segment{'s' if rep.new_segments != 1 else ''}{_blobs(rep)} "
             f"({format_size(rep.new_bytes)}) of {rep.runs} run{'s' if rep.runs != 1 else ''} to {where}"
             f"{'/' + rep.prefix if rep.prefix else ''}; {rep.already_there} already there")
     if rep.unsealed:
@@ -199,6 +204,6 @@ def download(repo: str, bucket: str, prefix: str, endpoint_url: str | None, runs
     if as_json:
         echo_json(rep.to_json())
         return
-    click.echo(f"downloaded {rep.new_segments} new segment{'s' if rep.new_segments != 1 else ''} "
+    click.echo(f"downloaded {rep.new_segments} new segment{'s' if rep.new_segments != 1 else ''}{_blobs(rep)} "
                f"({format_size(rep.new_bytes)}) of {rep.runs} run{'s' if rep.runs != 1 else ''} from "
                f"{store.where}; {rep.already_here} already here")

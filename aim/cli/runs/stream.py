@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import nullcontext
+from pathlib import Path
 
 import click
 
@@ -76,9 +77,15 @@ def tail(repo: str, run_hash: str, follow: bool, types: tuple[str, ...], name: s
               help="Write here instead of standard output.")
 @click.option("--params", "what_params", is_flag=True,
               help="Export the runs' params (one row per leaf: run, key, value) instead of metrics.")
+@click.option("--objects", "what_objects", is_flag=True,
+              help="Export the runs' objects (one row per image, text...: run, kind, name, context, step, "
+                   "index, sha256, size, meta, file) instead of metrics.")
+@click.option("--blobs", "blobs_dir", type=click.Path(file_okay=False), default=None,
+              help="With --objects: write each object's bytes into this folder as <run>/<sha256>.<ext>.")
 def export(repo: str, runs: tuple[str, ...], experiment: str | None, older_than: str | None, fmt: str,
-           output: str | None, what_params: bool) -> None:
-    """Export metrics as tidy rows (run, name, context, step, epoch, value, time), or params.
+           output: str | None, what_params: bool, what_objects: bool, blobs_dir: str | None) -> None:
+    """Export metrics as tidy rows (run, name, context, step, epoch, value, time), or params, or
+    objects (with --blobs, their files too).
 
     RUNS are hashes, unique prefixes or shell-style globs ('*' is every run); --experiment,
     --older-than and --query choose or narrow them, as for `aim runs rm`. Streams: memory does
@@ -87,6 +94,10 @@ def export(repo: str, runs: tuple[str, ...], experiment: str | None, older_than:
     """
     from aim.sdk import export as exporter
 
+    if what_params and what_objects:
+        raise click.UsageError("--params and --objects conflict: export one kind of row at a time")
+    if blobs_dir is not None and not what_objects:
+        raise click.UsageError("--blobs writes the objects' bytes: it goes with --objects")
     r = open_repo(repo)
     hashes, errors = select(r, runs, experiment=experiment, older_than=older_than, deleted=None)
     if errors:
@@ -98,6 +109,8 @@ def export(repo: str, runs: tuple[str, ...], experiment: str | None, older_than:
     with target as stream:
         if what_params:
             exporter.write_params(r, hashes, stream, fmt)
+        elif what_objects:
+            exporter.write_objects(r, hashes, stream, fmt, Path(blobs_dir) if blobs_dir else None)
         else:
             exporter.write_metrics(r, hashes, stream, fmt)
         stream.flush()

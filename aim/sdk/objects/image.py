@@ -222,6 +222,16 @@ class Image(AimObject):
         obj = cls.__new__(cls)
         obj._data = bytes(data)
         obj._caption = str(meta.get("caption", ""))
+        if not all(k in meta for k in ("format", "width", "height", "mode")):
+            # A reader takes what the bytes say when an event (one written by another tool)
+            # leaves a field out: the PNG or JPEG itself is the truth.
+            import io
+
+            from PIL import Image as PILImage
+
+            with PILImage.open(io.BytesIO(data)) as pil:
+                meta = {"format": (pil.format or "png").lower(), "width": pil.width, "height": pil.height,
+                        "mode": pil.mode, **meta}
         obj._format = str(meta["format"])
         obj._width, obj._height = int(meta["width"]), int(meta["height"])
         obj._mode = str(meta["mode"])
