@@ -35,7 +35,9 @@ from aim.core.projection import RunSummary
 from aim.core.run_state import RunState
 from aim.sdk import exit_hooks
 from aim.sdk.metrics import Metric
+from aim.sdk.objects.base import AimObject
 from aim.sdk.run_base import DEFAULT_SYSTEM_TRACKING_INTERVAL, RunBase
+from aim.sdk.run_objects import tracked_objects
 from aim.sdk.run_read import LogLines, LogRecords, RunReadMixin
 from aim.sdk.store import RepoStore
 from aim.storage.segment_writer import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES
@@ -127,6 +129,16 @@ class AsyncRun(RunBase):
             await self._wait_for_room()
         # RunBase.track's body, inlined: a call level costs ~0.2 us, a sixth of the whole call.
         ts = _time_ns() // 1_000_000 / 1000
+        if type(value) is not float and type(value) is not int:
+            objects = tracked_objects(value)
+            if objects is not None:
+                # Writing blobs is file IO: in a worker thread, so the loop never blocks. Not
+                # cancellable once started (a cancelled track must have recorded nothing, and a
+                # thread cannot be stopped halfway): the caller's next await delivers it.
+                await anyio.to_thread.run_sync(partial(
+                    self._track_objects, objects, not isinstance(value, AimObject), name, step, epoch,
+                    context, ts), abandon_on_cancel=False)
+                return
         lock = self._lock
         lock.acquire()
         try:

@@ -201,3 +201,63 @@ def test_export_objects_and_their_blobs_through_the_cli(tmp_path: Path) -> None:
     assert np.array_equal(np.asarray(Image(rows[0]["file"]).to_pil_image()), _pixels(3))
     bad = run_cli("runs", "export", "*", "--blobs", str(out), "--repo", str(tmp_path))
     assert bad.returncode == 2 and "--objects" in bad.stderr
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_async_run_tracks_objects_without_blocking_the_loop(tmp_path: Path, backend: str) -> None:
+    import anyio
+
+    from aim import AsyncRun
+
+    async def main() -> str:
+        async with AsyncRun(repo=str(tmp_path), **QUIET) as run:
+            await run.track([Image(_pixels(7)), Image(_pixels(8))], name="imgs", step=0)
+            await run.track(Text("async"), name="txt")
+            await run.track(0.5, name="loss")
+        return run.hash
+
+    h = anyio.run(main, backend=backend)
+    back = Run(h, repo=tmp_path, read_only=True)
+    assert np.array_equal(np.asarray(back.get_image_sequence("imgs").values[0][1].to_pil_image()), _pixels(8))
+    assert back.get_text_sequence("txt").values[0].data == "async"
+
+
+def test_rm_restore_prune_and_mv_across_filesystems_with_blobs(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import tempfile
+
+    from tests.conftest import run_cli
+
+    src = tmp_path / "src"
+    with Run(repo=src, **QUIET) as keep:
+        keep.track([Image(_pixels(s)) for s in range(3)], name="img", step=0)
+    with Run(repo=src, **QUIET) as gone:
+        gone.track(Text("x" * 10_000), name="txt")
+    layout = RepoLayout(src / ".aim")
+    blob_bytes = sum(p.stat().st_size for p in layout.blob_paths(gone.hash))
+    assert run_cli("runs", "rm", gone.hash, "-y", "--repo", str(src)).returncode == 0
+    assert layout.blob_paths(gone.hash)  # a tombstone: its blobs stay until prune
+    assert run_cli("runs", "restore", gone.hash, "--repo", str(src)).returncode == 0
+    restored = Run(gone.hash, repo=src, read_only=True).get_text_sequence("txt").values
+    assert [t.data for t in restored] == ["x" * 10_000]
+    assert run_cli("runs", "rm", gone.hash, "-y", "--repo", str(src)).returncode == 0
+    pruned = run_cli("storage", "prune", "--json", "--repo", str(src))
+    assert pruned.returncode == 0 and not layout.run_dir(gone.hash).exists()
+    assert json.loads(pruned.stdout.splitlines()[-1])["bytes"] >= blob_bytes  # blobs counted
+
+    # /dev/shm is another filesystem: hard links fail, files are copied and checked.
+    other = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        assert os.stat(other).st_dev != os.stat(src).st_dev
+        Repo(other, init=True)
+        names = sorted(p.name for p in layout.blob_paths(keep.hash))
+        moved = run_cli("runs", "mv", keep.hash, "--destination", str(other), "--repo", str(src))
+        assert moved.returncode == 0, moved.stderr
+        assert not layout.run_dir(keep.hash).exists()
+        assert sorted(p.name for p in RepoLayout(other / ".aim").blob_paths(keep.hash)) == names
+        assert Repo(other).verify() == []
+        back = Run(keep.hash, repo=other, read_only=True).get_image_sequence("img").values[0]
+        assert all(np.array_equal(np.asarray(i.to_pil_image()), _pixels(s)) for s, i in enumerate(back))
+    finally:
+        shutil.rmtree(other, ignore_errors=True)
