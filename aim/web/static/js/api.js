@@ -48,7 +48,36 @@ export const api = {
   edit: (hash, body) => request("PATCH", `/api/runs/${hash}`, undefined, body),
   remove: (hash) => request("DELETE", `/api/runs/${hash}`),
   restore: (hash) => request("POST", `/api/runs/${hash}/restore`),
+  objects: (hash) => request("GET", `/api/runs/${hash}/objects`),
+  objectSteps: (hash, kind, name, context) =>
+    request("GET", `/api/runs/${hash}/objects/steps`, { kind, name, context: context || {} }),
 };
+
+/**
+ * The URL of one tracked object's bytes (an item of /objects/steps). Blobs are named by their
+ * SHA-256 and stored compressed or not (item.zst): the server needs to know which to read.
+ * Same URL, same bytes: the server caches them immutably, so <img>/<audio> reuse them.
+ */
+export function blobUrl(hash, item) {
+  return `/api/runs/${hash}/blobs/${item.sha256}${item.zst ? "?zst=1" : ""}`;
+}
+
+/** A blob's text (a figure's plotly JSON), errors as ApiError like the JSON calls. */
+export async function blobText(hash, item) {
+  let res;
+  try {
+    res = await fetch(blobUrl(hash, item), { credentials: "same-origin" });
+  } catch (e) {
+    throw new ApiError(0, { error: `cannot reach aim up (${e.message})` });
+  }
+  const text = await res.text();
+  if (!res.ok) {
+    let body = null;
+    try { body = JSON.parse(text); } catch { body = { error: text.slice(0, 200) }; }
+    throw new ApiError(res.status, body);
+  }
+  return text;
+}
 
 /** /api/info, fetched once per page load (autocomplete, pickers, read-only flag). */
 let infoPromise = null;

@@ -1,6 +1,7 @@
 // The run page (/run/<hash>): attributes and edits (name, description, tags, archive,
-// delete/restore), params as a tree, a chart per metric, system metrics, terminal output with
-// its ANSI colours, and log records. A running run stays live: charts over /api/live, terminal
+// delete/restore), params as a tree, a chart per metric, system metrics, tracked objects
+// (images, texts, distributions, audio, figures: run_objects.js), terminal output with its
+// ANSI colours, and log records. A running run stays live: charts over /api/live, terminal
 // output and records polled every 2 s (after= the lines the page has).
 
 import { api, getInfo } from "./api.js";
@@ -8,6 +9,7 @@ import { ansiToHtml, newState } from "./ansi.js";
 import { askText, confirmBox } from "./dialog.js";
 import { live } from "./live.js";
 import { runCharts } from "./run_charts.js";
+import { runObjects } from "./run_objects.js";
 import { jsonTree } from "./tree.js";
 import { debounce, fmtDuration, fmtTime, h, toast } from "./util.js";
 
@@ -21,6 +23,7 @@ export function mount(root, match) {
   let charts = null;
   let stream = null;
   let pollTimer = null;
+  let objects = null;
   let logNext = 0;
   const ansiState = newState();
 
@@ -28,6 +31,8 @@ export function mount(root, match) {
   const paramsBox = h("div", { "data-testid": "params" });
   const metricsBox = h("div", { class: "grid-charts", "data-testid": "metrics-section" });
   const systemBox = h("div", { class: "grid-charts", "data-testid": "system-section" });
+  // Filled with a section per object kind the run has; empty (no box at all) when it has none.
+  const objectsBox = h("div", { "data-testid": "objects" });
   const terminal = h("pre", { class: "terminal", id: "terminal", "data-testid": "terminal" });
   const termNote = h("span", { class: "muted", "data-testid": "terminal-count" });
   const records = h("div", { "data-testid": "log-records" });
@@ -35,6 +40,7 @@ export function mount(root, match) {
     h("div", { class: "section" }, h("h2", {}, "Params"), paramsBox),
     h("div", { class: "section" }, h("h2", {}, "Metrics"), metricsBox),
     h("div", { class: "section" }, h("h2", {}, "System"), systemBox),
+    objectsBox,
     h("div", { class: "section" }, h("h2", {}, "Terminal output ", termNote), terminal),
     h("div", { class: "section" }, h("h2", {}, "Log records"), records));
 
@@ -197,6 +203,10 @@ export function mount(root, match) {
     }
     paramsBox.replaceChildren(jsonTree(run.params));
     pollLogs();
+    objects = runObjects(hash, objectsBox);
+    objects.ready
+      .catch((e) => objectsBox.replaceChildren(h("div", { class: "section error" }, `objects: ${e.message}`)))
+      .finally(() => { objectsBox.dataset.loaded = "1"; }); // for tests: "no sections" is final
     try {
       await loadCharts();
     } catch (e) {
@@ -208,5 +218,6 @@ export function mount(root, match) {
     closed = true;
     clearTimeout(pollTimer);
     if (stream) stream.close();
+    if (objects) objects.close();
   };
 }
