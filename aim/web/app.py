@@ -210,7 +210,8 @@ def create_app(repo: Repo, *, token: str | None = None, read_only: bool = False,
 
     @_api
     async def run_blob(request: Request) -> Response:
-        zst = request.query_params.get("zst") == "1"
+        given = request.query_params.get("zst")
+        zst = None if given is None else given == "1"
         data, kind = await run_in_threadpool(objects_api.blob, repo, request.path_params["hash"],
                                              request.path_params["sha256"], zst)
         # Named by its content: the same URL always means the same bytes.

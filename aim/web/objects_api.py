@@ -15,7 +15,7 @@ import orjson
 
 from aim.core.values import plain_context
 from aim.errors import RunNotFoundError
-from aim.storage.blobs import BlobError, RunBlobs
+from aim.storage.blobs import BlobError, RunBlobs, blob_name
 from aim.storage.hashes import validate_run_hash
 
 if TYPE_CHECKING:
@@ -66,10 +66,14 @@ def _inline(kind: str, blobs: RunBlobs, item: dict[str, Any]) -> Any:
     return {"weights": orjson.loads(data), "range": item.get("range"), "bin_count": item.get("bin_count")}
 
 
-def blob(repo: Repo, run_hash: str, sha256: str, compressed: bool) -> tuple[bytes, str]:
-    """A blob's bytes as tracked, and their content type."""
+def blob(repo: Repo, run_hash: str, sha256: str, compressed: bool | None = None) -> tuple[bytes, str]:
+    """A blob's bytes as tracked, and their content type; ``compressed`` None: whichever of the
+    two forms the run holds (a SHA-256 names one content, stored one way)."""
+    blobs = RunBlobs(repo.layout.blobs_dir(validate_run_hash(run_hash)))
     try:
-        data = RunBlobs(repo.layout.blobs_dir(validate_run_hash(run_hash))).read(sha256, compressed)
+        if compressed is None:
+            compressed = not (blobs.path / blob_name(sha256, False)).exists()
+        data = blobs.read(sha256, compressed)
     except ValueError as exc:  # not a SHA-256
         raise ObjectsError(str(exc)) from None
     except BlobError as exc:

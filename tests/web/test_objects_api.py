@@ -43,6 +43,11 @@ def test_objects_of_a_run_page(tmp_path: Path, aim_up: Any) -> None:
     assert blob.status_code == 200 and blob.headers["content-type"] == "image/png"
     assert "immutable" in blob.headers["cache-control"]
     assert PILImage.open(io.BytesIO(blob.content)).getpixel((0, 0)) == (0, 255, 0)
+    text_item = texts["steps"][0]["items"][0]
+    assert text_item["zst"] is True  # found compressed without being told
+    text = client.get(f"/api/runs/{run.hash}/blobs/{text_item['sha256']}")
+    assert text.status_code == 200 and text.content == b"<b>t0</b>"
+    assert text.headers["content-type"].startswith("application/octet-stream")  # never served as HTML
 
     for path, params, code in [
         (f"/api/runs/{run.hash}/objects/steps", {"kind": "video", "name": "imgs"}, 400),
