@@ -103,8 +103,16 @@ class AimCallback(HoldsRun, _Base):
         run_name: str | None = None,
         run_hash: str | None = None,
         log_batches: bool = False,
+        *,
+        experiment_name: str | None = None,
     ) -> None:
         super().__init__()
+        if experiment_name is not None:
+            # Aim 2's name, which Aim's own examples/tensorflow_keras_track.py still passes
+            # (Aim 3's callback refuses it): the same thing as experiment=.
+            if experiment is not None and experiment != experiment_name:
+                raise TypeError("experiment= and experiment_name= name the same thing: give one")
+            experiment = experiment_name
         self._holder = RunHolder(
             repo=repo, experiment=experiment, run_name=run_name, run_hash=run_hash,
             system_tracking_interval=system_tracking_interval, log_system_params=log_system_params,

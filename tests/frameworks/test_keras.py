@@ -211,7 +211,8 @@ def test_aim_tensorflow_is_the_keras_callback(tmp_path):
 
     assert TFCallback is AimCallback and TFTracker is AimCallback
     x, y, _, _ = _data()
-    cb = TFCallback(repo=str(tmp_path), experiment="tf", system_tracking_interval=None)
+    # experiment_name=: what Aim's tensorflow_keras_track.py passes (Aim 2's name for it)
+    cb = TFCallback(repo=str(tmp_path), experiment_name="tf", system_tracking_interval=None)
     _model(keras.optimizers.SGD(0.1)).fit(x, y, batch_size=BATCH, epochs=2, verbose=0, callbacks=[cb])
     run = Run(cb.run_hash, repo=tmp_path, read_only=True)
     assert run.experiment == "tf" and len(run.get_metric("loss", {"subset": "train"}).values) == 2
