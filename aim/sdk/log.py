@@ -30,6 +30,23 @@ def iter_events(paths: list[Path]) -> Iterator[dict[str, Any]]:
         yield from iter_segment_events(path)
 
 
+def iter_events_of(paths: list[Path], etype: str) -> Iterator[dict[str, Any]]:
+    """The events of one type among several segments, in order, decoding only the lines that
+    can hold it: a line of another type is skipped on its bytes (a run's million metric lines
+    are never parsed to find its hundred images). A line with a JSON escape is always decoded,
+    since its type could be spelled with one."""
+    needle = etype.encode()
+    for path in paths:
+        for line in iter_segment_lines(path, SegmentScan(path)):
+            if needle in line or b"\\u" in line:
+                try:
+                    event = decode_event(line)
+                except ValueError:
+                    continue  # damage: counted by the readers that report it (verify)
+                if event.get("type") == etype:
+                    yield event
+
+
 def follow_batches(
     layout: RepoLayout, run_hash: str, follow: bool = False, poll_interval: float = 0.25
 ) -> Iterator[list[bytes]]:

@@ -166,3 +166,18 @@ def test_an_object_event_and_its_blobs_written_by_hand(tmp_path):
     assert Repo(tmp_path).verify() == []
     (blobs / sha_i).unlink()  # a reference to a missing blob: reported, never silently empty
     assert [p.kind for p in Repo(tmp_path).verify()] == ["blob_missing"]
+
+
+def test_reading_one_type_skips_other_lines_on_their_bytes_but_never_misses_one(tmp_path):
+    # iter_events_of (terminal output, log records, objects) decodes only the lines that can
+    # hold the type; a type spelled with a JSON escape is still found.
+    from aim.sdk.log import iter_events_of
+
+    escaped = b'{"seq":4,"ts":3.0,"type":"log.\\u006cine","stream":"stdout","line":"hi"}\n'
+    plain = {"seq": 5, "ts": 3.5, "type": "log.line", "stream": "stdout", "line": "there"}
+    data = frame(E0, E1) + frame(E2, E3) + zstandard.ZstdCompressor(write_checksum=True).compress(
+        escaped + orjson.dumps(plain) + b"\n")
+    layout, _ = _repo(tmp_path, data)
+    got = list(iter_events_of(layout.segment_paths(H), "log.line"))
+    assert [e["line"] for e in got] == ["hi", "there"]
+    assert list(iter_events_of(layout.segment_paths(H), "metric")) == [E2, E3]
