@@ -18,9 +18,10 @@ from aim.sdk.store import RepoStore, find_repo_dir
 from aim.storage.hashes import validate_run_hash
 
 if TYPE_CHECKING:
-    from aim.sdk.backup import DownloadReport, UploadReport
+    from aim.sdk.backup import UploadReport
     from aim.sdk.maintenance import PruneReport
     from aim.sdk.query import QueryReportMode, QueryRunCollection
+    from aim.sdk.restore import DownloadReport
     from aim.sdk.run import Run
     from aim.sdk.sequence_query import QueryMetricCollection
     from aim.sdk.verify import Problem
@@ -210,8 +211,8 @@ class Repo(RepoStore, RepoReadMixin):
         """Fetch the segments of ``bucket`` (or of one ``snapshot``) missing here, verify each
         SHA-256, never overwrite a local segment, then rebuild the index; returns a
         ``DownloadReport``."""
-        from aim.sdk import backup
+        from aim.sdk import backup, restore
 
         store = backup.open_store(bucket, endpoint_url, legacy_checksums, client)
-        return backup.download(self, store, prefix, snapshot, runs)
+        return restore.download(self, store, prefix, snapshot, runs)
 

@@ -182,14 +182,14 @@ def download(repo: str, bucket: str, prefix: str, endpoint_url: str | None, runs
     """Fetch the segments of BUCKET missing here (all, or one snapshot's), verify every
     SHA-256, never overwrite a local segment, then rebuild the index. The repository is
     created when it does not exist."""
-    from aim.sdk import backup
+    from aim.sdk import backup, restore
     from aim.sdk.repo import Repo
 
     # A bad name fails before anything is created (download creates the repository).
     backup.check_location(bucket, prefix, snapshot)
     store = _store(bucket, endpoint_url, legacy_checksums)
     if list_snapshots:
-        for snap in backup.list_snapshots(store, prefix):
+        for snap in restore.list_snapshots(store, prefix):
             click.echo(snap)
         return
     # Checked before the repository is created: a failed download leaves nothing behind.
@@ -197,7 +197,7 @@ def download(repo: str, bucket: str, prefix: str, endpoint_url: str | None, runs
     r = Repo.from_path(repo, init=True)
     bar = _Bar(sys.stderr.isatty() and not as_json, "downloading")
     try:
-        rep = backup.download(r, store, prefix, snapshot, list(runs) or None, progress=bar.step,
+        rep = restore.download(r, store, prefix, snapshot, list(runs) or None, progress=bar.step,
                               on_plan=bar.plan)
     finally:
         bar.close()
