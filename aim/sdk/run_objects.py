@@ -1,10 +1,11 @@
 """What ``RunBase`` does with objects (images, texts, distributions, audio, figures).
 
 ``run.track(Image(...) or [Image, ...], name=..., step=...)``: the step is checked under the
-run's lock, each object's blob is written outside it (``storage/blobs.py``; the same bytes once
+run's lock, each object's blob is staged outside it (``storage/blobs.py``; the same bytes once
 per run), then one ``object`` event holding the blobs' SHA-256s and the objects' metadata is
-recorded under the lock. The flush thread fsyncs the blobs before the frame with that event
-(``RunBlobs.sync_pending``), so the event is the commit point. Reads fold the log's ``object``
+recorded under the lock. The flush thread writes and fsyncs the staged blobs before the frame
+with that event (``RunBlobs.sync_pending``), so the event is the commit point and the training
+thread does no file IO for an object. Reads fold the log's ``object``
 events of one sequence (last value per step wins) and load each blob on first use.
 """
 
@@ -82,7 +83,7 @@ class RunObjectsMixin:
         blobs = self._run_blobs()
         items = []
         for obj, (data, meta) in zip(objects, stored):
-            sha, size = blobs.put(data, obj.compress)
+            sha, size = blobs.put(data, obj.compress, defer=True)  # the flush thread writes it
             item: dict[str, Any] = {"sha256": sha, "size": size, "meta": meta}
             if obj.compress:
                 item["zst"] = True
