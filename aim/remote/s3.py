@@ -123,6 +123,10 @@ class S3Store:
     def put_immutable(self, key: str, data: bytes, sha256: str) -> bool:
         """Write ``data`` at ``key`` unless an object is there. True when written; False when the
         same bytes were already there; ``RemoteConflictError`` when different bytes are."""
+        # Checked here too, not only by S3's checksum header: an S3-compatible store may not
+        # verify it (moto does not), and a wrong SHA-256 would then be recorded as the truth.
+        if sha256_hex(data) != sha256:
+            raise RemoteError(f"{key}: the bytes to store do not match the SHA-256 given")
         try:
             if len(data) > MULTIPART_THRESHOLD:
                 self._put_multipart(key, data, sha256)

@@ -27,7 +27,8 @@ import orjson
 
 from aim.errors import RemoteConflictError, RemoteError, RunLockedError
 from aim.remote import keys
-from aim.remote.s3 import S3Store, sha256_hex
+from aim.remote.s3 import sha256_hex
+from aim.remote.store import ObjectStore
 from aim.sdk import indexer
 from aim.sdk.store import RepoStore
 from aim.storage.frames import FrameError, frame_length
@@ -85,9 +86,27 @@ class UploadReport:
 
 
 def open_store(bucket: str, endpoint_url: str | None = None, legacy_checksums: bool | None = None,
-               client: Any = None) -> S3Store:
-    """The bucket as a store (boto3 is imported here; ``MissingExtraError`` without it)."""
+               client: Any = None) -> ObjectStore:
+    """The bucket as a store: ``file:///path`` a folder (``LocalStore``), anything else an S3
+    bucket (boto3 is imported here; ``MissingExtraError`` without it)."""
+    if bucket.startswith("file://"):
+        # A folder as the bucket (a shared filesystem between machines, a backup disk).
+        from aim.remote.local import LocalStore
+
+        return LocalStore(local_path(bucket))
+    from aim.remote.s3 import S3Store
+
     return S3Store(bucket, endpoint_url=endpoint_url, client=client, legacy_checksums=legacy_checksums)
+
+
+def local_path(uri: str) -> str:
+    """The folder of a ``file:///path`` store; ``InvalidRemoteNameError`` for anything else."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(uri)
+    if parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
+        raise keys.InvalidRemoteNameError(f"bad store {uri!r}: a folder is file:///absolute/path")
+    return parsed.path
 
 
 def check_location(bucket: str, prefix: str = "", snapshot: str | None = None) -> str:
@@ -95,13 +114,16 @@ def check_location(bucket: str, prefix: str = "", snapshot: str | None = None) -
     (``InvalidRemoteNameError``, one line); return the normalized prefix."""
     from aim.remote.s3 import validate_bucket
 
-    validate_bucket(bucket)
+    if bucket.startswith("file://"):
+        local_path(bucket)
+    else:
+        validate_bucket(bucket)
     if snapshot is not None:
         keys.validate_snapshot(snapshot)
     return keys.normalize_prefix(prefix)
 
 
-def require_bucket(store: S3Store) -> None:
+def require_bucket(store: ObjectStore) -> None:
     """Raise ``RemoteError`` unless the bucket exists (a download never creates one)."""
     if not store.bucket_exists():
         raise RemoteError(f"no bucket {store.bucket!r} in {store.where}")
@@ -184,8 +206,8 @@ class _ConfirmedCache:
     key that is listed with a different size is re-checked.
     """
 
-    def __init__(self, repo: RepoStore, store: S3Store, prefix: str) -> None:
-        ident = hashlib.sha256(f"{store.endpoint_url}|{store.bucket}|{prefix}".encode()).hexdigest()[:16]
+    def __init__(self, repo: RepoStore, store: ObjectStore, prefix: str) -> None:
+        ident = hashlib.sha256(f"{store.where}|{store.bucket}|{prefix}".encode()).hexdigest()[:16]
         self.path = repo.layout.index_dir / f"uploaded-{ident}.json"
         try:
             self.known: dict[str, str] = orjson.loads(self.path.read_bytes())
@@ -211,7 +233,7 @@ class _ConfirmedCache:
 # --- upload -----------------------------------------------------------------------------------------
 def upload(
     repo: RepoStore,
-    store: S3Store,
+    store: ObjectStore,
     prefix: str = "",
     run_hashes: Iterable[str] | None = None,
     *,
@@ -301,7 +323,7 @@ def _exists(seg: LocalSegment) -> bool:
         return False
 
 
-def _write_manifest(store: S3Store, prefix: str, local: list[LocalSegment]) -> str:
+def _write_manifest(store: ObjectStore, prefix: str, local: list[LocalSegment]) -> str:
     # Sortable: UTC time to the millisecond, then a random part against a clash between hosts.
     now = time.time()
     snapshot = (time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now * 1000) % 1000:03d}Z-"
@@ -315,7 +337,8 @@ def _write_manifest(store: S3Store, prefix: str, local: list[LocalSegment]) -> s
     return snapshot
 
 
-def follow_upload(repo: RepoStore, store: S3Store, prefix: str = "", run_hashes: Iterable[str] | None = None,
+def follow_upload(repo: RepoStore, store: ObjectStore, prefix: str = "",
+                  run_hashes: Iterable[str] | None = None,
                   interval: float = 10.0, on_round: Callable[[UploadReport], None] | None = None,
                   rounds: int | None = None) -> None:
     """Upload now, then every ``interval`` seconds (newly sealed segments), until interrupted

@@ -19,7 +19,8 @@ import orjson
 
 from aim.errors import RemoteConflictError, RemoteError
 from aim.remote import keys
-from aim.remote.s3 import S3Store, sha256_hex
+from aim.remote.s3 import sha256_hex
+from aim.remote.store import ObjectStore
 from aim.sdk.backup import Progress, in_parallel, require_bucket
 from aim.sdk.store import RepoStore
 from aim.storage.hashes import validate_run_hash
@@ -46,7 +47,7 @@ class DownloadReport:
         return asdict(self)
 
 
-def list_snapshots(store: S3Store, prefix: str = "") -> list[str]:
+def list_snapshots(store: ObjectStore, prefix: str = "") -> list[str]:
     """Snapshot ids in the bucket, oldest first."""
     prefix = keys.normalize_prefix(prefix)
     snaps = (keys.parse_manifest_key(prefix, k) for k, _ in store.list_objects(keys.manifests_prefix(prefix)))
@@ -55,7 +56,7 @@ def list_snapshots(store: S3Store, prefix: str = "") -> list[str]:
 
 def download(
     repo: RepoStore,
-    store: S3Store,
+    store: ObjectStore,
     prefix: str = "",
     snapshot: str | None = None,
     run_hashes: Iterable[str] | None = None,
