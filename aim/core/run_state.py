@@ -410,6 +410,10 @@ class ReadOnlyState:
         """Refuse: the run is read-only."""
         raise RunClosedError(self.closed_reason)
 
+    def check_objects(self, *_: Any) -> None:
+        """Refuse: the run is read-only (before any blob is written)."""
+        raise RunClosedError(self.closed_reason)
+
     def finish(self, *_: Any) -> None:
         """Refuse: the run is read-only."""
         raise RunClosedError(self.closed_reason)

@@ -261,3 +261,16 @@ def test_rm_restore_prune_and_mv_across_filesystems_with_blobs(tmp_path: Path) -
         assert all(np.array_equal(np.asarray(i.to_pil_image()), _pixels(s)) for s, i in enumerate(back))
     finally:
         shutil.rmtree(other, ignore_errors=True)
+
+
+def test_a_read_only_run_refuses_objects_before_writing_a_blob(tmp_path: Path) -> None:
+    from aim.errors import RunClosedError
+
+    with Run(repo=tmp_path, **QUIET) as run:
+        run.track(Text("a"), name="t")
+    layout = RepoLayout(tmp_path / ".aim")
+    before = layout.blob_paths(run.hash)
+    for reader in (Run(run.hash, repo=tmp_path, read_only=True), next(Repo(tmp_path).iter_runs()), run):
+        with pytest.raises(RunClosedError):
+            reader.track(Image(_pixels(9)), name="img")
+    assert layout.blob_paths(run.hash) == before
