@@ -24,6 +24,7 @@ from aim.remote.store import ObjectStore
 from aim.sdk.backup import Progress, in_parallel, require_bucket
 from aim.sdk.store import RepoStore
 from aim.storage.hashes import validate_run_hash
+from aim.storage.layout import RepoLayout
 from aim.storage.lock import is_locked, read_holder_pid
 
 
@@ -41,6 +42,7 @@ class DownloadReport:
     new_bytes: int = 0
     already_here: int = 0
     conflicts: list[str] = field(default_factory=list)
+    dry_run: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -54,17 +56,14 @@ def list_snapshots(store: ObjectStore, prefix: str = "") -> list[str]:
     return sorted(s for s in snaps if s)
 
 
-def download(
-    repo: RepoStore,
-    store: ObjectStore,
-    prefix: str = "",
-    snapshot: str | None = None,
-    run_hashes: Iterable[str] | None = None,
-    *,
-    progress: Progress | None = None,
-    on_plan: Callable[[int, int], None] | None = None,
-) -> DownloadReport:
-    """Fetch the segments missing here (all of the bucket's, or one snapshot's); see the module doc."""
+Fetch = tuple[str, str, int, str | None]  # (run hash, run file name, size, sha256 or None)
+
+
+def plan_download(layout: RepoLayout, store: ObjectStore, prefix: str = "", snapshot: str | None = None,
+                  run_hashes: Iterable[str] | None = None) -> tuple[DownloadReport, list[Fetch]]:
+    """What a download would fetch into the repository at ``layout`` (which need not exist),
+    and the report of what it found: reads the bucket, writes nothing. ``download`` applies it;
+    ``aim runs download --dry-run`` shows it."""
     prefix = keys.normalize_prefix(prefix)
     wanted = None if run_hashes is None else {validate_run_hash(h) for h in run_hashes}
     require_bucket(store)
@@ -95,8 +94,7 @@ def download(
     if wanted is not None:
         plan = [p for p in plan if p[0] in wanted]
     report = DownloadReport(store.bucket, prefix, snapshot, runs=len({p[0] for p in plan}), segments=len(plan))
-    layout = repo.layout
-    todo = []
+    todo: list[Fetch] = []
     live: dict[str, str] = {}
     for h, name, size, sha in plan:
         local = _local_path(layout, h, name)
@@ -117,6 +115,27 @@ def download(
             report.already_here += 1
         else:
             report.conflicts.append(f"{h}/{name}: the local segment differs from {key} (kept as is)")
+    report.new_blobs = sum(1 for t in todo if t[1].startswith(keys.BLOBS))
+    report.new_segments = len(todo) - report.new_blobs
+    report.new_bytes = sum(t[2] for t in todo)
+    return report, todo
+
+
+def download(
+    repo: RepoStore,
+    store: ObjectStore,
+    prefix: str = "",
+    snapshot: str | None = None,
+    run_hashes: Iterable[str] | None = None,
+    *,
+    progress: Progress | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
+) -> DownloadReport:
+    """Fetch the segments missing here (all of the bucket's, or one snapshot's); see the module doc."""
+    layout = repo.layout
+    prefix = keys.normalize_prefix(prefix)
+    report, todo = plan_download(layout, store, prefix, snapshot, run_hashes)
+    report.new_segments = report.new_blobs = report.new_bytes = 0  # counted again as they arrive
     if on_plan is not None:
         on_plan(sum(p[2] for p in todo), len(todo))
     layout.tmp.mkdir(parents=True, exist_ok=True)

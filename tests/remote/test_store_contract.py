@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,14 @@ def test_upload_and_download_through_a_folder(tmp_path: Path) -> None:
         Path(k).name for k in segments(src))
     again = run_cli("runs", "upload", f"file://{folder}", "--prefix", "team", "--repo", str(src))
     assert "uploaded 0 new segments" in again.stdout and "2 already there" in again.stdout
+    dry = run_cli("runs", "download", f"file://{folder}", "--prefix", "team", "--dry-run", "--repo", str(dst))
+    assert dry.returncode == 0 and "would download 2 new segments" in dry.stdout, dry.stderr
+    assert not dst.exists()  # a plan writes nothing, not even the repository
     down = run_cli("runs", "download", f"file://{folder}", "--prefix", "team", "--repo", str(dst))
     assert down.returncode == 0 and "downloaded 2 new segments" in down.stdout, down.stderr
     assert segments(dst) == segments(src)
+    dry = run_cli("runs", "download", f"file://{folder}", "--prefix", "team", "--dry-run", "--json",
+                  "--repo", str(dst))
+    assert json.loads(dry.stdout)["new_segments"] == 0 and json.loads(dry.stdout)["already_here"] == 2
     bad = run_cli("runs", "upload", "file://host/relative", "--repo", str(src))
     assert bad.returncode == 1 and "file:///absolute/path" in bad.stderr

@@ -175,9 +175,11 @@ def _upload_line(rep: Any, where: str) -> str:
 @_options
 @click.option("--snapshot", default=None, help="Restore exactly this snapshot (see --list-snapshots).")
 @click.option("--list-snapshots", is_flag=True, help="List the snapshots in the bucket and exit.")
+@click.option("--dry-run", is_flag=True, help="Say what would be downloaded; write nothing (no repository "
+                                              "is created).")
 @json_option
 def download(repo: str, bucket: str, prefix: str, endpoint_url: str | None, runs: tuple[str, ...],
-             legacy_checksums: bool | None, snapshot: str | None, list_snapshots: bool,
+             legacy_checksums: bool | None, snapshot: str | None, list_snapshots: bool, dry_run: bool,
              as_json: bool) -> None:
     """Fetch the segments of BUCKET missing here (all, or one snapshot's), verify every
     SHA-256, never overwrite a local segment, then rebuild the index. The repository is
@@ -194,16 +196,24 @@ def download(repo: str, bucket: str, prefix: str, endpoint_url: str | None, runs
         return
     # Checked before the repository is created: a failed download leaves nothing behind.
     backup.require_bucket(store)
-    r = Repo.from_path(repo, init=True)
-    bar = _Bar(sys.stderr.isatty() and not as_json, "downloading")
-    try:
-        rep = restore.download(r, store, prefix, snapshot, list(runs) or None, progress=bar.step,
-                              on_plan=bar.plan)
-    finally:
-        bar.close()
+    if dry_run:
+        from aim.storage.layout import RepoLayout, resolve_aim_dir
+
+        rep, _ = restore.plan_download(RepoLayout(resolve_aim_dir(repo)), store, prefix, snapshot,
+                                       list(runs) or None)
+        rep.dry_run = True
+    else:
+        r = Repo.from_path(repo, init=True)
+        bar = _Bar(sys.stderr.isatty() and not as_json, "downloading")
+        try:
+            rep = restore.download(r, store, prefix, snapshot, list(runs) or None, progress=bar.step,
+                                  on_plan=bar.plan)
+        finally:
+            bar.close()
     if as_json:
         echo_json(rep.to_json())
         return
-    click.echo(f"downloaded {rep.new_segments} new segment{'s' if rep.new_segments != 1 else ''}{_blobs(rep)} "
+    verb = "would download" if dry_run else "downloaded"
+    click.echo(f"{verb} {rep.new_segments} new segment{'s' if rep.new_segments != 1 else ''}{_blobs(rep)} "
                f"({format_size(rep.new_bytes)}) of {rep.runs} run{'s' if rep.runs != 1 else ''} from "
                f"{store.where}; {rep.already_here} already here")
