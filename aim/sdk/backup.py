@@ -231,17 +231,17 @@ class _ConfirmedCache:
 
 
 # --- upload -----------------------------------------------------------------------------------------
-def upload(
-    repo: RepoStore,
-    store: ObjectStore,
-    prefix: str = "",
-    run_hashes: Iterable[str] | None = None,
-    *,
-    dry_run: bool = False,
-    progress: Progress | None = None,
-    on_plan: Callable[[int, int], None] | None = None,
-) -> UploadReport:
-    """Ship every sealed segment not yet in the bucket, then a manifest; see the module doc."""
+Ship = tuple[str, LocalSegment]  # (key, the local file to put there)
+
+
+UploadPlan = tuple[UploadReport, list[Ship], list[LocalSegment], _ConfirmedCache]
+
+
+def plan_upload(repo: RepoStore, store: ObjectStore, prefix: str = "", run_hashes: Iterable[str] | None = None,
+                *, dry_run: bool = False) -> UploadPlan:
+    """What an upload would ship (the report of what it found, the puts to make), read from
+    the repository and the bucket; nothing is put (with ``dry_run`` not even the bucket is
+    created). Also the sealed local files (the next manifest's) and the confirmed-keys cache."""
     prefix = keys.normalize_prefix(prefix)
     if run_hashes is not None:
         run_hashes = [validate_run_hash(h) for h in run_hashes]
@@ -251,7 +251,7 @@ def upload(
     exists = store.bucket_exists() if dry_run else (store.ensure_bucket() or True)
     remote = dict(store.list_objects(keys.runs_prefix(prefix))) if exists else {}
     cache = _ConfirmedCache(repo, store, prefix)
-    todo: list[tuple[str, LocalSegment]] = []
+    todo: list[Ship] = []
     for seg in local:
         key = keys.run_file_key(prefix, seg.run_hash, seg.name)
         size = remote.get(key)
@@ -272,10 +272,28 @@ def upload(
     report.new_blobs = sum(1 for _, s in todo if s.name.startswith(keys.BLOBS))
     report.new_segments = len(todo) - report.new_blobs
     report.new_bytes = sum(s.size for _, s in todo)
+    return report, todo, local, cache
+
+
+def upload(
+    repo: RepoStore,
+    store: ObjectStore,
+    prefix: str = "",
+    run_hashes: Iterable[str] | None = None,
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
+) -> UploadReport:
+    """Ship every sealed segment (and blob) not yet in the bucket, then a manifest: the plan
+    of ``plan_upload``, applied; see the module doc."""
+    prefix = keys.normalize_prefix(prefix)
+    report, todo, local, cache = plan_upload(repo, store, prefix, run_hashes, dry_run=dry_run)
     if on_plan is not None:
-        on_plan(report.new_bytes, report.new_segments)
+        on_plan(report.new_bytes, len(todo))  # progress counts every put, blobs included
     if dry_run:
         return report
+
     def ship(key: str, seg: LocalSegment) -> bool | None:
         try:
             data = seg.read()
