@@ -106,6 +106,13 @@ def test_running_run_is_live(repo_path, aim_up, page, shot):
         page.wait_for_function("n => document.querySelectorAll('#terminal .term-line').length > n", arg=lines,
                                timeout=20_000)
         assert page.eval_on_selector_all("#terminal .ansi-fg-yellow", "els => els.length") >= 1
+        # Its objects are live too: the notes card follows the newest text, no reload.
+        note = "[data-testid=obj-card][data-kind=text] pre"
+        page.wait_for_selector(note, timeout=20_000)
+        seen = page.text_content(note)
+        newer = ("([sel, old]) => { const el = document.querySelector(sel);"
+                 " return !!el && el.textContent.startsWith('note at step') && el.textContent !== old; }")
+        page.wait_for_function(newer, arg=[note, seen], timeout=20_000)
         shot(page, "live")
     finally:
         proc.wait(timeout=30)

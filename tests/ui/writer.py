@@ -1,7 +1,7 @@
 """A child process that writes a run the way a training script does, for the UI's live tests.
 
     python writer.py REPO live SECONDS   # a new run tracking "loss" (subset=train) every 0.1 s,
-                                         # printing a yellow line every 10 steps
+                                         # printing a yellow line and tracking a Text every 10 steps
     python writer.py REPO logs           # a finished run with coloured terminal output, log
                                          # records and system metrics (captured for real)
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import time
 
-from aim import Run
+from aim import Run, Text
 
 
 def live(repo: str, seconds: float) -> None:
@@ -27,6 +27,7 @@ def live(repo: str, seconds: float) -> None:
             run.track(1.0 / (step + 1), name="loss", step=step, context={"subset": "train"})
             if step % 10 == 0:
                 print(f"\x1b[33mstep {step}\x1b[0m", flush=True)
+                run.track(Text(f"note at step {step}"), name="notes", step=step)
             step += 1
             time.sleep(0.1)
 

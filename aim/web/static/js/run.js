@@ -174,8 +174,29 @@ export function mount(root, match) {
     });
   }
 
+  // A live run's objects: when the index says its object sequences changed (a new step was
+  // indexed, a new sequence began), the sections are drawn again. A card left on its last
+  // step (the default) then shows the newest one; a step picked by hand stays (in the URL).
+  let objectsSig = null;
+  async function refreshObjects() {
+    let seqs;
+    try {
+      seqs = await api.objects(hash);
+    } catch {
+      return; // the page keeps what it shows; the next index event tries again
+    }
+    const sig = JSON.stringify(seqs.map((q) => [q.kind, q.name, q.context, q.points, q.last_step]));
+    const first = objectsSig === null;
+    if (closed || sig === objectsSig) return;
+    objectsSig = sig;
+    if (first) return; // the first draw is under way
+    if (objects) objects.close();
+    objects = runObjects(hash, objectsBox);
+  }
+
   // The index changed (a new sequence, the run ended, an edit from the CLI): read it again.
   const onIndexChange = debounce(async () => {
+    refreshObjects();
     const before = run ? { status: run.status, seqs: run.sequences.length } : null;
     try {
       await loadDetail();
@@ -203,6 +224,7 @@ export function mount(root, match) {
     }
     paramsBox.replaceChildren(jsonTree(run.params));
     pollLogs();
+    refreshObjects();
     objects = runObjects(hash, objectsBox);
     objects.ready
       .catch((e) => objectsBox.replaceChildren(h("div", { class: "section error" }, `objects: ${e.message}`)))
