@@ -52,7 +52,8 @@ def median_ms(fn: Callable[[], Any], rounds: int = 7) -> float:
     return statistics.median(times)
 
 
-def _ratio(a: float, b: float) -> float:
+def ratio(a: float, b: float) -> float:
+    """``a / b`` to two places (inf when the floor is 0)."""
     return round(a / b, 2) if b else float("inf")
 
 
@@ -118,7 +119,7 @@ def bench_iter_runs(path: str, n: int, target_ms: float, name: str,
     ms = median_ms(lambda: [(r.hash, r.experiment, r.get("hparams")) for r in repo.iter_runs()], rounds)
     floor = median_ms(iter_runs_floor(repo.layout.index_db), rounds)
     emit({"bench": name, "runs": n, "median_ms": round(ms, 2), "floor_ms": round(floor, 2),
-          "ratio_to_floor": _ratio(ms, floor), "target_ms": target_ms, "ok": ms <= target_ms})
+          "ratio_to_floor": ratio(ms, floor), "target_ms": target_ms, "ok": ms <= target_ms})
 
 
 def build_big_run(path: str, events: int) -> str:
@@ -175,11 +176,11 @@ def bench_big_run(path: str, events: int, tmp: Path, emit: Callable[[dict[str, A
     first.data.numpy()
     first_ms = (time.perf_counter() - t0) * 1e3
     emit({"bench": "read_first_after_reindex", "events": events, "ms": round(first_ms, 1),
-          "parse_floor_ms": round(parse_ms, 1), "ratio_to_floor": _ratio(first_ms, parse_ms)})
+          "parse_floor_ms": round(parse_ms, 1), "ratio_to_floor": ratio(first_ms, parse_ms)})
 
     open_ms = median_ms(lambda: Run(h, repo=path, read_only=True))
     emit({"bench": "read_open_big_run", "events": events, "median_ms": round(open_ms, 2),
-          "parse_floor_ms": round(parse_ms, 1), "ratio_to_floor": _ratio(open_ms, parse_ms),
+          "parse_floor_ms": round(parse_ms, 1), "ratio_to_floor": ratio(open_ms, parse_ms),
           "target_ms": TARGET_OPEN_MS, "ok": open_ms <= TARGET_OPEN_MS})
 
     run = Run(h, repo=path, read_only=True)
@@ -197,7 +198,7 @@ def bench_big_run(path: str, events: int, tmp: Path, emit: Callable[[dict[str, A
         ms = median_ms(read)
         floor = median_ms(lambda npy=npy: np.load(npy))
         emit({"bench": "read_get_metric", "points": len(steps), "median_ms": round(ms, 2),
-              "npy_floor_ms": round(floor, 2), "ratio_to_floor": _ratio(ms, floor),
+              "npy_floor_ms": round(floor, 2), "ratio_to_floor": ratio(ms, floor),
               "target_ms": target, "ok": ms <= target})
 
 

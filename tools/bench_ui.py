@@ -31,6 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench_reads import median_ms, ratio  # tools/ is the script's folder
+
 TARGET_PAGE_MS = 100.0
 TARGET_SERIES_MS = 500.0
 TARGET_LIVE_S = 2.0
@@ -57,20 +59,6 @@ class Server:
         self.proc.wait(timeout=30)
 
 
-def _median_ms(fn: Callable[[], Any], rounds: int) -> float:
-    fn()
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
-
-
-def _ratio(a: float, b: float) -> float:
-    return round(a / b, 2) if b else float("inf")
-
-
 def bench_runs_page(path: str, n: int, emit: Callable[[dict[str, Any]], None]) -> float:
     """Pages of a listing of ``n`` runs; returns the server's RSS after them."""
     import httpx
@@ -86,7 +74,7 @@ def bench_runs_page(path: str, n: int, emit: Callable[[dict[str, Any]], None]) -
             params = {"limit": "50", "columns": columns, **extra}
             rows = client.get("/api/runs", params=params).json()
             assert rows["total"] == n and len(rows["rows"]) == 50, rows
-            ms = _median_ms(lambda params=params: client.get("/api/runs", params=params).json(), 9)
+            ms = median_ms(lambda params=params: client.get("/api/runs", params=params).json(), 9)
             order = ("creation_time DESC, hash DESC" if name == "newest"
                      else "json_extract(params, '$.\"hparams\".\"lr\"'), creation_time, hash")
 
@@ -98,9 +86,9 @@ def bench_runs_page(path: str, n: int, emit: Callable[[dict[str, Any]], None]) -
                     return con.execute(sql).fetchall()
                 finally:
                     con.close()
-            floor_ms = _median_ms(floor, 9)
+            floor_ms = median_ms(floor, 9)
             emit({"bench": "ui_runs_page", "runs": n, "sort": name, "median_ms": round(ms, 2),
-                  "floor_ms": round(floor_ms, 2), "ratio_to_floor": _ratio(ms, floor_ms),
+                  "floor_ms": round(floor_ms, 2), "ratio_to_floor": ratio(ms, floor_ms),
                   "target_ms": TARGET_PAGE_MS, "ok": ms <= TARGET_PAGE_MS})
         client.close()
         return server.rss_mb()
@@ -137,15 +125,15 @@ def bench_series(path: str, runs: int, steps: int, tmp: Path, emit: Callable[[di
         with httpx.Client(base_url=server.base, timeout=120) as client:
             got = client.get("/api/series", params=params).json()
             assert len(got["lines"]) == runs and all(len(line["y"]) == 1000 for line in got["lines"])
-            ms = _median_ms(lambda: client.get("/api/series", params=params).content, 5)
+            ms = median_ms(lambda: client.get("/api/series", params=params).content, 5)
         files = []
         for k, run in enumerate(Repo(path).iter_runs()):
             f = tmp / f"series-floor-{k}.npy"
             np.save(f, run.get_metric("loss").values.values_numpy())
             files.append(f)
-        floor = _median_ms(lambda: [np.load(f) for f in files], 5)
+        floor = median_ms(lambda: [np.load(f) for f in files], 5)
         emit({"bench": "ui_series", "runs": runs, "steps": steps, "points": 1000, "median_ms": round(ms, 1),
-              "npy_floor_ms": round(floor, 1), "ratio_to_floor": _ratio(ms, floor),
+              "npy_floor_ms": round(floor, 1), "ratio_to_floor": ratio(ms, floor),
               "target_ms": TARGET_SERIES_MS, "ok": ms <= TARGET_SERIES_MS})
     finally:
         server.stop()
@@ -202,7 +190,7 @@ def bench_live(path: str, emit: Callable[[dict[str, Any]], None]) -> float:
 def bench_ui(args: Any, tmp: Path, only: set[str], emit: Callable[[dict[str, Any]], None],
              log: Callable[[str], None]) -> None:
     """Run the selected ``aim up`` benchmarks (see the module docstring)."""
-    from bench_reads import build_listing  # tools/ is the script's folder
+    from bench_reads import build_listing
 
     rss: dict[str, float] = {}
     if "ui_runs_page" in only:

@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from aim.errors import RemoteConflictError, RemoteError
+from aim.errors import RemoteError
+from aim.remote.store import conflict
+from aim.storage.transfer import file_sha256
 
 _SIDECAR = ".sha256"
 _TMP = ".tmp"
@@ -82,10 +84,7 @@ class LocalStore:
                 there = self.remote_sha256(key)
                 if there == sha256:
                     return False
-                raise RemoteConflictError(
-                    f"{key} already exists in {self.where} with different bytes "
-                    f"(sha256 {(there or 'unknown')[:16]}..., ours {sha256[:16]}...): nothing was overwritten"
-                ) from None
+                raise conflict(key, self.where, there, sha256) from None
             _fsync_dir(target.parent)
             self._write_sidecar(key, sha256)  # only by the put that won the key
             return True
@@ -107,13 +106,7 @@ class LocalStore:
 
     def remote_sha256(self, key: str) -> str | None:
         path = self._path(key)
-        if not path.is_file():
-            return None
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return file_sha256(path) if path.is_file() else None
 
     def get_bytes(self, key: str) -> tuple[bytes, str | None]:
         try:

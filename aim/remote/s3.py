@@ -21,8 +21,9 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from aim.errors import MissingExtraError, RemoteConflictError, RemoteError
+from aim.errors import MissingExtraError, RemoteError
 from aim.remote.keys import InvalidRemoteNameError
+from aim.remote.store import conflict
 
 MULTIPART_THRESHOLD = 8 * 1024 * 1024  # segments rotate at 16 MiB: at most two parts
 PART_SIZE = 8 * 1024 * 1024
@@ -141,10 +142,7 @@ class S3Store:
         there = self.remote_sha256(key)
         if there == sha256:
             return False
-        raise RemoteConflictError(
-            f"{key} already exists in {self.where} with different bytes "
-            f"(sha256 {(there or 'unknown')[:16]}..., ours {sha256[:16]}...): nothing was overwritten"
-        )
+        raise conflict(key, self.where, there, sha256)
 
     def _checksum_args(self, data: bytes, sha256: str) -> dict[str, str]:
         if self.legacy_checksums:  # stores that reject the x-amz-checksum-* headers

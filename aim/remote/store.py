@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import BinaryIO, Protocol
 
+from aim.errors import RemoteConflictError
+
 
 class ObjectStore(Protocol):
     """What ``sdk/backup.py`` and ``sdk/restore.py`` use of a bucket."""
@@ -51,3 +53,10 @@ class ObjectStore(Protocol):
     def download_to(self, key: str, out: BinaryIO) -> tuple[str, str | None]:
         """Stream an object into ``out``: (SHA-256 of what was written, the recorded one)."""
         ...
+
+
+def conflict(key: str, where: str, there: str | None, ours: str) -> RemoteConflictError:
+    """The error of a put that found other bytes at its key (the one wording of every store)."""
+    return RemoteConflictError(
+        f"{key} already exists in {where} with different bytes "
+        f"(sha256 {(there or 'unknown')[:16]}..., ours {ours[:16]}...): nothing was overwritten")

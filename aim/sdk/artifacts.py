@@ -10,7 +10,6 @@ An artifact lands at ``<uri>/<run hash>/<name>``, as in Aim. Unlike Aim, a faile
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from aim.errors import AimError
+from aim.storage.transfer import file_sha256
 
 SCHEMES = ("file", "s3")
 
@@ -50,7 +50,7 @@ class Artifact:
             store = _s3(parsed.netloc)
             with open(dest, "wb") as out:
                 store.download_to(parsed.path.lstrip("/"), out)
-        if _sha256(dest) != self.sha256:
+        if file_sha256(dest) != self.sha256:
             dest.unlink(missing_ok=True)
             raise ArtifactError(f"artifact {self.name}: the bytes at {self.uri} are not the ones logged")
         return str(dest)
@@ -89,7 +89,7 @@ def upload(src: str | os.PathLike[str], base_uri: str, run_hash: str, name: str)
     path = Path(src)
     if not path.is_file():
         raise ArtifactError(f"artifact {name}: {path} is not a file")
-    sha = _sha256(path)
+    sha = file_sha256(path)
     size = path.stat().st_size
     uri = f"{base_uri}/{run_hash}/{name}"
     parsed = urlparse(uri)
@@ -100,7 +100,7 @@ def upload(src: str | os.PathLike[str], base_uri: str, run_hash: str, name: str)
         shutil.copyfile(path, tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        if _sha256(tmp) != sha:
+        if file_sha256(tmp) != sha:
             tmp.unlink(missing_ok=True)
             raise ArtifactError(f"artifact {name}: the copy at {dest} does not match {path}")
         os.replace(tmp, dest)
@@ -118,10 +118,3 @@ def _s3(bucket: str) -> Any:
 
     return S3Store(bucket, endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -30,7 +30,8 @@ class PlaceResult:
     bytes: int = 0
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -63,7 +64,7 @@ def place_run(files: list[Path], src_dir: Path, dest: RepoLayout, run_hash: str)
                 shutil.copyfile(seg, out)
                 with open(out, "rb") as fh:
                     os.fsync(fh.fileno())
-                if _sha256(seg) != _sha256(out):
+                if file_sha256(seg) != file_sha256(out):
                     raise OSError(errno.EIO, f"copy of {seg} does not match its source") from None
                 result.copied += 1
             result.bytes += out.stat().st_size

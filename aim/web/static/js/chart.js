@@ -120,3 +120,25 @@ export function traceIndex(div, id, kind = "line") {
   }
   return -1;
 }
+
+/**
+ * Append a live "points" event to its line in `lines` (a Map by `id`; the line is made when
+ * new): only the points past what the line has, since a reconnect may resend (`n` is the
+ * line's total count). Returns {line, nx, ny}, or null when nothing was new.
+ */
+export function appendPoints(lines, id, ev) {
+  let line = lines.get(id);
+  if (!line) {
+    line = { id, run: ev.run, name: ev.name, context: ev.context, x: [], y: [], min: null, max: null, n: 0, last_step: -1 };
+    lines.set(id, line);
+  }
+  const fresh = Math.min(ev.x.length, ev.n - line.n);
+  if (fresh <= 0) return null;
+  const nx = ev.x.slice(ev.x.length - fresh);
+  const ny = ev.y.slice(ev.y.length - fresh);
+  line.x.push(...nx);
+  line.y.push(...ny);
+  line.n = ev.n;
+  line.last_step = ev.last_step;
+  return { line, nx, ny };
+}

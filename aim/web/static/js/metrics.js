@@ -4,7 +4,9 @@
 // traces, and a new matching run is fetched alone (skip= the runs already drawn).
 
 import { api, getInfo } from "./api.js";
-import { CONFIG, DASHES, Ema, layout, lineTraces, PALETTE, pickType, plotlyReady, plotX, traceIndex } from "./chart.js";
+import {
+  appendPoints, CONFIG, DASHES, Ema, layout, lineTraces, PALETTE, pickType, plotlyReady, plotX, traceIndex,
+} from "./chart.js";
 import { fieldLabel, fieldOptions, groupValue, Indexer, runLabel } from "./grouping.js";
 import { live } from "./live.js";
 import { queryBar } from "./query_bar.js";
@@ -194,20 +196,9 @@ export function mount(root) {
   function onPoints(ev) {
     const id = `${ev.run}|${metricKey(ev.name, ev.context)}`;
     if (ev.reset) return reload();
-    let line = s.lines.get(id);
-    if (!line) {
-      line = { id, run: ev.run, name: ev.name, context: ev.context, x: [], y: [], min: null, max: null, n: 0, last_step: -1 };
-      s.lines.set(id, line);
-    }
-    // Drop what the page already has (a reconnect may resend): n is the line's total count.
-    const fresh = Math.min(ev.x.length, ev.n - line.n);
-    if (fresh <= 0) return;
-    const nx = ev.x.slice(ev.x.length - fresh);
-    const ny = ev.y.slice(ev.y.length - fresh);
-    line.x.push(...nx);
-    line.y.push(...ny);
-    line.n = ev.n;
-    line.last_step = ev.last_step;
+    const added = appendPoints(s.lines, id, ev);
+    if (!added) return;
+    const { line, nx, ny } = added;
     const div = chartOf.get(id);
     const i = div ? traceIndex(div, id) : -1;
     if (i < 0 || !line.ema) return renderChartsSoon(); // a new trace: draw the chart again

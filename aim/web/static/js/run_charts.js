@@ -2,7 +2,7 @@
 // (__system__*) in their own grid, drawn from /api/series for this one run and extended live.
 
 import { api } from "./api.js";
-import { CONFIG, layout, lineTraces, PALETTE, plotlyReady, traceIndex } from "./chart.js";
+import { appendPoints, CONFIG, layout, lineTraces, PALETTE, plotlyReady, traceIndex } from "./chart.js";
 import { fmtContext, h, metricKey } from "./util.js";
 
 const MAX_METRICS = 32; // the server's limit per /api/series request
@@ -67,19 +67,9 @@ export async function runCharts(hash, sequences, { metricsBox, systemBox }) {
   /** A live "points" event: append to the trace (or draw again for a line not seen yet). */
   function extend(ev) {
     const id = `${ev.run}|${metricKey(ev.name, ev.context)}`;
-    let line = state.lines.get(id);
-    if (!line) {
-      line = { id, run: ev.run, name: ev.name, context: ev.context, x: [], y: [], min: null, max: null, n: 0, last_step: -1 };
-      state.lines.set(id, line);
-    }
-    const fresh = Math.min(ev.x.length, ev.n - line.n);
-    if (fresh <= 0) return false;
-    const nx = ev.x.slice(ev.x.length - fresh);
-    const ny = ev.y.slice(ev.y.length - fresh);
-    line.x.push(...nx);
-    line.y.push(...ny);
-    line.n = ev.n;
-    line.last_step = ev.last_step;
+    const added = appendPoints(state.lines, id, ev);
+    if (!added) return false;
+    const { nx, ny } = added;
     const div = state.divs.get(id);
     const i = div ? traceIndex(div, id) : -1;
     if (i < 0) return true; // the caller redraws
