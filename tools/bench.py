@@ -89,7 +89,9 @@ Measurements and targets:
 The read benchmarks (``read_iter_runs``, ``read_iter_runs_100k``, ``read_open_big_run``,
 ``read_get_metric``) are described in ``tools/bench_reads.py``, those of ``aim up``
 (``ui_runs_page``, ``ui_series``, ``ui_live_latency``, ``ui_server_rss``) in ``tools/bench_ui.py``,
-those of tracked objects (``objects_images``, ``objects_histograms``) in ``tools/bench_objects.py``.
+those of tracked objects (``objects_images``, ``objects_histograms``) in ``tools/bench_objects.py``,
+those of runs with several writers (``dist_writers``, ``dist_visibility``) in
+``tools/bench_distributed.py``.
 
 ``delete_cost_vs_size``
     Two closed runs, of 1,000 and ``--big-run-events`` (1,000,000) metric events, in one repo.
@@ -131,6 +133,8 @@ ALL = (
     "ui_runs_page", "ui_series", "ui_live_latency", "ui_server_rss",
     # tools/bench_objects.py
     "objects_images", "objects_histograms",
+    # tools/bench_distributed.py
+    "dist_writers", "dist_visibility",
 )
 BATCH = 20_000
 ROUNDS = 5  # floor, sync and async runs alternate this many times; medians are reported
@@ -735,6 +739,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--object-images", type=int, default=None, help="images in objects_images (2,000)")
     p.add_argument("--object-histograms", type=int, default=None,
                    help="histograms in objects_histograms (5,000)")
+    p.add_argument("--dist-events", type=int, default=None,
+                   help="events in all per round of dist_writers (400,000)")
+    p.add_argument("--dist-rounds", type=int, default=None, help="rounds of dist_writers (3)")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run in ~30 s")
     p.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     p.add_argument("--tmpdir", default=None, help="where to make the temporary directory")
@@ -746,12 +753,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sizes = (
         {"events": 100_000, "rss_events": 300_000, "runs": 300, "small_runs": 100, "lifecycle_runs": 30,
          "mgmt_runs": 1_000, "big_run_events": 1_000_000, "list_runs": 10_000,
-         "ui_series_runs": 10, "ui_series_steps": 10_000, "object_images": 200, "object_histograms": 500}
+         "ui_series_runs": 10, "ui_series_steps": 10_000, "object_images": 200, "object_histograms": 500,
+         "dist_events": 80_000, "dist_rounds": 1}
         if args.quick else
         {"events": 1_000_000, "rss_events": 10_000_000, "runs": 10_000, "small_runs": 500,
          "lifecycle_runs": 200, "mgmt_runs": 1_000, "big_run_events": 1_000_000, "list_runs": 100_000,
          "ui_series_runs": 100, "ui_series_steps": 100_000, "object_images": 2_000,
-         "object_histograms": 5_000}
+         "object_histograms": 5_000, "dist_events": 400_000, "dist_rounds": 3}
     )
     for key, default in sizes.items():
         if getattr(args, key) is None:
@@ -891,6 +899,11 @@ def main(argv: list[str] | None = None) -> int:
             from bench_objects import bench_objects
 
             bench_objects(args, tmp, only, emit, log)
+        if any(name.startswith("dist_") for name in only):
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from bench_distributed import bench_distributed
+
+            bench_distributed(args, tmp, only, emit, log)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log(f"done in {time.perf_counter() - t_start:.1f} s")

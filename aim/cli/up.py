@@ -55,7 +55,8 @@ def up(repo: str, host: str, port: int, token: str | None, no_auth: bool, read_o
     if not loopback and not no_auth and token is None:
         token = secrets.token_urlsafe(24)
     store = Repo(repo)
-    app = create_app(store, token=token, read_only=read_only, loopback=loopback)
+    # A view of a bucket (--repo s3://...) is read-only: runs change where they are written.
+    app = create_app(store, token=token, read_only=read_only or store.remote is not None, loopback=loopback)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -13,6 +13,8 @@ FORMAT_VERSION: Final = 1
 
 RUN_STARTED: Final = "run.started"
 RUN_RESUMED: Final = "run.resumed"
+# The first event of a secondary stream: another writer (rank k of a job) joined the run.
+STREAM_STARTED: Final = "stream.started"
 RUN_FINISHED: Final = "run.finished"
 RUN_DELETED: Final = "run.deleted"
 RUN_RESTORED: Final = "run.restored"

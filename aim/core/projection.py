@@ -16,7 +16,7 @@ from typing import Any
 
 from aim.core import events as ev
 from aim.core.encoding import context_key
-from aim.core.params import as_path, delete_path, set_path
+from aim.core.params import as_path, copy_tree, delete_path, set_path
 
 # Indexes into a sequence entry.
 NEXT_STEP, POINTS, LAST_VALUE, CONTEXT = 0, 1, 2, 3
@@ -43,6 +43,8 @@ class RunSummary:
     sequences: dict[SeqKey, list[Any]] = field(default_factory=dict)
     # Object sequences (images, texts...): [next_step, points, kind, context], keyed as metrics.
     objects: dict[SeqKey, list[Any]] = field(default_factory=dict)
+    # A run of several streams, merged from a replay: each stream's (id, summary, log bytes).
+    streams: list[tuple[str, RunSummary, int]] = field(default_factory=list)
 
 
 OBJ_NEXT_STEP, OBJ_POINTS, OBJ_KIND, OBJ_CONTEXT = range(4)
@@ -110,6 +112,11 @@ def apply(summary: RunSummary, event: dict[str, Any]) -> None:
             summary.name = event["name"]
         summary.status = ev.STATUS_RUNNING
         summary.end_time = None
+    elif etype == ev.STREAM_STARTED:
+        summary.creation_time = event.get("ts")
+        summary.experiment = event.get("experiment") or "default"
+        summary.status = ev.STATUS_RUNNING
+        summary.end_time = None
     elif etype == ev.RUN_RESUMED:
         summary.status = ev.STATUS_RUNNING
         summary.end_time = None
@@ -120,6 +127,77 @@ def apply(summary: RunSummary, event: dict[str, Any]) -> None:
         summary.deleted = True
     elif etype == ev.RUN_RESTORED:
         summary.deleted = False
+
+
+def merge_streams(primary: RunSummary, others: list[RunSummary]) -> RunSummary:
+    """One run's summary from its streams' (``primary`` first, then the others in stream
+    order: docs/distributed.md). The one definition of how streams combine:
+
+    - name, description, archived, tags' order and the tombstone are the primary's (edits go
+      there); tags another stream added join after them; the experiment is the primary's once
+      it has started, else the first started stream's;
+    - params merge leaf by leaf, and the earlier stream wins a conflict: rank 0 wins;
+    - sequences and object sequences are the union; one written by several streams counts all
+      their points, and its last value is the one at the highest step (the earlier stream's on
+      a tie);
+    - creation time is the earliest start; the status is running while any stream runs, else
+      failed if any failed, else terminated if any was, else finished; the end time is the
+      latest end once none runs;
+    - ``last_seq`` counts the run's events (the sum over streams, minus one).
+    """
+    if not others:
+        return primary
+    out = RunSummary(hash=primary.hash)
+    started = [s for s in (primary, *others) if s.creation_time is not None]
+    first = primary if primary.creation_time is not None or not started else started[0]
+    out.experiment, out.name, out.description = first.experiment, primary.name, primary.description
+    out.archived, out.deleted = primary.archived, primary.deleted
+    out.tags = list(primary.tags)
+    times = [s.creation_time for s in started if s.creation_time is not None]
+    out.creation_time = min(times) if times else None
+    out.last_seq = sum(s.last_seq + 1 for s in (primary, *others)) - 1
+    statuses = {s.status for s in (primary, *others) if s.last_seq >= 0}
+    for status in (ev.STATUS_RUNNING, ev.STATUS_FAILED, ev.STATUS_TERMINATED, ev.STATUS_FINISHED):
+        if status in statuses:
+            out.status = status
+            break
+    ends = [s.end_time for s in (primary, *others) if s.end_time is not None]
+    out.end_time = max(ends) if ends and out.status != ev.STATUS_RUNNING else None
+    out.params = _merged_params([s.params for s in (primary, *others)])
+    for s in (primary, *others):
+        out.tags += [t for t in s.tags if t not in out.tags]
+        for key, entry in s.sequences.items():
+            have = out.sequences.get(key)
+            if have is None:
+                out.sequences[key] = list(entry)
+            else:
+                if entry[NEXT_STEP] > have[NEXT_STEP]:
+                    have[NEXT_STEP], have[LAST_VALUE] = entry[NEXT_STEP], entry[LAST_VALUE]
+                have[POINTS] += entry[POINTS]
+        for key, entry in s.objects.items():
+            have = out.objects.get(key)
+            if have is None:
+                out.objects[key] = list(entry)
+            else:
+                have[OBJ_NEXT_STEP] = max(have[OBJ_NEXT_STEP], entry[OBJ_NEXT_STEP])
+                have[OBJ_POINTS] += entry[OBJ_POINTS]
+    return out
+
+
+def _merged_params(trees: list[dict[str, Any]]) -> dict[str, Any]:
+    """Leaf-by-leaf union of param trees; the earlier tree wins a conflict."""
+    out: dict[str, Any] = {}
+    for tree in reversed(trees):
+        _overlay(out, tree)
+    return out
+
+
+def _overlay(base: dict[str, Any], top: dict[str, Any]) -> None:
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _overlay(base[key], value)
+        else:
+            base[key] = copy_tree(value) if isinstance(value, dict) else value
 
 
 def replay(run_hash: str, events: Iterable[dict[str, Any]]) -> RunSummary:

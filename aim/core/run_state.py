@@ -14,6 +14,7 @@ records ``failed`` whatever status the shell asked for.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -35,6 +36,7 @@ from aim.core.projection import (
 from aim.core.values import check_index, check_name, metric_value, nonfinite_to_str
 from aim.errors import MetricValueError, RunClosedError, RunWriteError
 
+SYSTEM_PREFIX = "__system__"  # the names of captured system metrics (integrations/system_metrics)
 DROPPING = "dropping"  # running, but the buffer is full and writes fail: new events are dropped
 FAILING = "failing"  # the writer failed for good: new events are refused, the end is "failed"
 
@@ -100,6 +102,18 @@ class RunState:
         self._last_context: dict[str, tuple[dict[str, str] | None, list[Any]]] = {}
         # (name, context items) -> key: for a name tracked under several contexts in turn.
         self._known: dict[tuple[Any, Any], SeqKey] = {}
+        # Keys a writer adds to every context it records (rank k of a job: {"rank": k}), unless
+        # the caller's context has them; system metrics (SYSTEM_PREFIX) name their node instead.
+        # Applied where a (name, context) becomes a sequence key, so the hot path never sees it.
+        self.extra_context: dict[str, Any] = {}
+
+    def recorded_context(self, name: str, context: Any) -> Any:
+        """The context a (name, context) is recorded under: the caller's plus ``extra_context``."""
+        if not self.extra_context or name.startswith(SYSTEM_PREFIX):
+            return context
+        if context is not None and not isinstance(context, Mapping):
+            return context  # not a context: context_key says what is wrong with it
+        return {**self.extra_context, **(context or {})}
 
     def _not_running(self, count: int = 1) -> bool:
         # Off the hot path: a closed or frozen session refuses; a dropping one counts.
@@ -223,7 +237,7 @@ class RunState:
             key = None
         if key is None:
             check_name(name)
-            key = (name, context_key(context))
+            key = (name, context_key(self.recorded_context(name, context)))
             if items is not False:  # (check_name passed: the name is a str, so hashable)
                 if len(self._known) >= _CACHE_LIMIT:  # contexts built from ever-changing values
                     self._known.clear()
@@ -249,7 +263,7 @@ class RunState:
         if self.status != ev.STATUS_RUNNING:
             self._not_running()  # raises, unless dropping (counted)
             return None
-        key = (check_name(name), context_key(context))
+        key = (check_name(name), context_key(self.recorded_context(name, context)))
         if key in self.sequences:
             raise MetricValueError(f"{name!r} with context {key[1].decode()} is a metric sequence: "
                                    f"it cannot hold {kind} objects")

@@ -97,6 +97,7 @@ class RunHolder:
         system_tracking_interval: float | None = 10.0,
         log_system_params: bool = True,
         capture_terminal_logs: bool = True,
+        ranks: str = "all",
     ) -> None:
         self.repo = repo
         self.experiment_name = experiment
@@ -106,6 +107,7 @@ class RunHolder:
             "system_tracking_interval": system_tracking_interval,
             "log_system_params": log_system_params,
             "capture_terminal_logs": capture_terminal_logs,
+            "ranks": ranks,
         }
         self._run: Run | None = None
 

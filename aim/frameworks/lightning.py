@@ -74,6 +74,10 @@ class AimLogger(Logger):
     drops one): deprecated as in Aim, and a ``ValueError`` with ``context_prefixes``.
     ``run_hash`` continues an existing run. System usage and terminal output are captured by
     default, as by ``Run``.
+
+    Under DDP every rank logs into the job's one run (docs/distributed.md), its metrics with
+    ``{"rank": k}`` in their context; ``ranks="zero"`` logs from global rank 0 only, as Aim's
+    logger does.
     """
 
     def __init__(
@@ -90,22 +94,36 @@ class AimLogger(Logger):
         run_hash: str | None = None,
         context_prefixes: Mapping[str, Mapping[str, str]] | None = None,
         context_postfixes: Mapping[str, Mapping[str, str]] | None = None,
+        ranks: str = "all",
     ) -> None:
         super().__init__()
+        if ranks not in ("all", "zero"):
+            raise ValueError(f"ranks must be 'all' or 'zero', got {ranks!r}")
+        self._ranks = ranks
         self._holder = RunHolder(
             repo=repo, experiment=experiment, run_name=run_name, run_hash=run_hash,
             system_tracking_interval=system_tracking_interval, log_system_params=log_system_params,
-            capture_terminal_logs=capture_terminal_logs,
+            capture_terminal_logs=capture_terminal_logs, ranks=ranks,
         )
         self._context_prefixes, self._context_postfixes = _contexts(
             train_metric_prefix, val_metric_prefix, test_metric_prefix, context_prefixes, context_postfixes)
 
     # --- what Lightning reads --------------------------------------------------------------------
     @property
-    @rank_zero_experiment
     def experiment(self) -> Run:
-        """The aim ``Run`` (created on first use, reopened by hash after ``finalize``)."""
+        """The aim ``Run`` (created on first use, reopened by hash after ``finalize``); on a
+        rank other than 0 with ``ranks="zero"``, Lightning's stand-in that records nothing."""
+        if self._ranks == "zero":
+            return self._rank_zero_run()
         return self._holder.run
+
+    @rank_zero_experiment
+    def _rank_zero_run(self) -> Run:
+        return self._holder.run
+
+    def _records_here(self) -> bool:
+        """True on the ranks that log: every rank, or global rank 0 with ``ranks="zero"``."""
+        return self._ranks == "all" or getattr(_rank_zero_only, "rank", 0) == 0
 
     @property
     def run_hash(self) -> str | None:
@@ -138,18 +156,20 @@ class AimLogger(Logger):
         return None
 
     # --- logging ---------------------------------------------------------------------------------
-    @_rank_zero_only
     def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
         """Store ``params`` (dict, ``Namespace``, ``AttributeDict``, OmegaConf config) under the
         param ``hparams``, merged over what earlier calls stored."""
+        if not self._records_here():
+            return
         new = storable(_as_dict(params))
         run = self.experiment
         current = run.get("hparams")
         run["hparams"] = {**current, **new} if isinstance(current, dict) else new
 
-    @_rank_zero_only
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Track each numeric metric at ``step``; ``epoch`` in ``metrics`` is the epoch."""
+        if not self._records_here():
+            return
         metrics = dict(metrics)
         epoch_value = as_number(metrics.pop("epoch", None))
         epoch = None if epoch_value is None else int(epoch_value)
@@ -170,11 +190,11 @@ class AimLogger(Logger):
     def save(self) -> None:
         """Nothing to do: the run writes its events in the background."""
 
-    @_rank_zero_only
     def finalize(self, status: str) -> None:
         """Close the run: ``finished`` after ``success``, ``failed`` after ``failed``. A later
         use (``trainer.test()`` after ``fit``) reopens the same run by its hash."""
-        self._holder.close(_STATUSES.get(status, ev.STATUS_FINISHED))
+        if self._records_here():
+            self._holder.close(_STATUSES.get(status, ev.STATUS_FINISHED))
 
     # --- pickling (spawned processes, deepcopies): the open run stays behind, its hash travels --
     def __getstate__(self) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """Object keys in the bucket.
 
 ``{prefix}runs/{hash}/events/{NNNNNNNN}.jsonl.zst``: one object per sealed segment, and
-``{prefix}runs/{hash}/blobs/{sha256}[.zst]``: one per blob (a tracked object's bytes). A run's
+``{prefix}runs/{hash}/blobs/{sha256}[.zst]``: one per blob (a tracked object's bytes), and
+``{prefix}runs/{hash}/streams/{id}/events/{NNNNNNNN}.jsonl.zst`` for the segments of a run's
+other writers (docs/distributed.md). A run's
 segment numbers never repeat, a sealed segment never changes and a blob is named by its
 content, so a key names one immutable content forever: the same layout as a local ``.aim``, so
 ``aws s3 sync`` the other way works too. Within a run, a file is named as the manifest lists it:
@@ -19,9 +21,8 @@ from __future__ import annotations
 import re
 
 from aim.errors import RemoteError
-from aim.storage.blobs import parse_blob_name
 from aim.storage.hashes import is_run_hash
-from aim.storage.layout import parse_segment_name
+from aim.storage.layout import valid_run_file_name
 
 _SNAPSHOT = re.compile(r"[0-9]{8}T[0-9]{9}Z-[0-9a-f]{6}")  # UTC to the ms, then random; fullmatch
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -56,12 +57,17 @@ def validate_snapshot(snapshot: str) -> str:
 
 
 BLOBS = "blobs/"
+STREAMS = "streams/"
 
 
 def run_file_key(prefix: str, run_hash: str, name: str) -> str:
-    """The key of one of a run's files: a segment name, or ``blobs/<blob name>``."""
+    """The key of one of a run's files, named as ``RepoLayout.run_file_name`` names it: a
+    segment name, ``streams/<id>/`` and a segment name, or ``blobs/<blob name>``."""
     if name.startswith(BLOBS):
         return f"{prefix}runs/{run_hash}/{name}"
+    if name.startswith(STREAMS):
+        _, stream, segment = name.split("/")
+        return f"{prefix}runs/{run_hash}/{STREAMS}{stream}/events/{segment}"
     return f"{prefix}runs/{run_hash}/events/{name}"
 
 
@@ -71,10 +77,8 @@ def runs_prefix(prefix: str) -> str:
 
 
 def valid_run_file(name: str) -> bool:
-    """True for a segment name or ``blobs/`` and a blob's name (storage's definitions)."""
-    if name.startswith(BLOBS):
-        return parse_blob_name(name[len(BLOBS):]) is not None
-    return parse_segment_name(name) is not None
+    """True for a run file's name (storage's one definition: ``valid_run_file_name``)."""
+    return valid_run_file_name(name)
 
 
 def parse_run_file_key(prefix: str, key: str) -> tuple[str, str] | None:
@@ -82,9 +86,14 @@ def parse_run_file_key(prefix: str, key: str) -> tuple[str, str] | None:
     if not key.startswith(prefix + "runs/"):
         return None
     parts = key[len(prefix) + len("runs/"):].split("/")
-    if len(parts) != 3 or parts[1] not in ("events", "blobs") or not is_run_hash(parts[0]):
+    if not parts or not is_run_hash(parts[0]):
         return None
-    name = parts[2] if parts[1] == "events" else BLOBS + parts[2]
+    if len(parts) == 3 and parts[1] in ("events", "blobs"):
+        name = parts[2] if parts[1] == "events" else BLOBS + parts[2]
+    elif len(parts) == 5 and parts[1] + "/" == STREAMS and parts[3] == "events":
+        name = f"{STREAMS}{parts[2]}/{parts[4]}"
+    else:
+        return None
     return (parts[0], name) if valid_run_file(name) else None
 
 

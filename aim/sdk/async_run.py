@@ -70,10 +70,14 @@ class AsyncRun(RunBase):
         max_buffered_events: int = 50_000,
         segment_max_bytes: int = DEFAULT_MAX_BYTES,
         segment_max_age: float = DEFAULT_MAX_AGE,
+        ranks: str = "all",
+        sync: str | None = None,
+        sync_interval: float = 10.0,
     ) -> None:
         self._configure(run_hash, repo, read_only, experiment, force_resume, flush_interval,
                         max_buffered_events, segment_max_bytes, segment_max_age,
-                        system_tracking_interval, log_system_params, capture_terminal_logs)
+                        system_tracking_interval, log_system_params, capture_terminal_logs, ranks,
+                        sync, sync_interval)
         self._opened = False
         # Until open(): a frozen placeholder, so that any write says what to do.
         self.hash = run_hash  # type: ignore[assignment]
@@ -199,6 +203,8 @@ class AsyncRun(RunBase):
 
     async def get_metric(self, name: str, context: Mapping[str, Any] | None = None) -> Metric | None:
         """One sequence as a ``Metric``, or None when there is none (see ``Run.get_metric``)."""
+        if not self.read_only:
+            context = self._state.recorded_context(name, context)
         if self._metric_key(name, context) is None:
             return None
         await self.flush()

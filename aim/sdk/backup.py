@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -39,6 +39,8 @@ from aim.storage.repair import repair_segments
 
 Progress = Callable[[int, int], None]  # (bytes done, segments done) increments
 _SETTLE_SECONDS = 5.0  # a torn tail younger than this is not repaired by an upload
+
+_Report = TypeVar("_Report")
 
 
 @dataclass
@@ -109,6 +111,17 @@ def local_path(uri: str) -> str:
     return parsed.path
 
 
+def split_location(location: str, prefix: str = "") -> tuple[str, str]:
+    """``s3://bucket/team/project`` as ``("bucket", "team/project")`` (a ``prefix`` given as
+    well goes after the URI's); a bare bucket name or a ``file:///path`` store is kept as it is,
+    with ``prefix``."""
+    if not location.startswith("s3://"):
+        return location, prefix
+    bucket, _, path = location[len("s3://"):].partition("/")
+    joined = "/".join(p for p in (path.strip("/"), prefix.strip("/")) if p)
+    return bucket, joined
+
+
 def check_location(bucket: str, prefix: str = "", snapshot: str | None = None) -> str:
     """Refuse a bad bucket name, prefix or snapshot id before anything is opened or created
     (``InvalidRemoteNameError``, one line); return the normalized prefix."""
@@ -130,33 +143,40 @@ def require_bucket(store: ObjectStore) -> None:
 
 
 # --- local side ---------------------------------------------------------------------------------
-def sealed_segments(repo: RepoStore, run_hashes: Iterable[str] | None = None) -> tuple[list[LocalSegment], int]:
+def sealed_segments(repo: RepoStore, run_hashes: Iterable[str] | None = None,
+                    streams: Iterable[str] | None = None) -> tuple[list[LocalSegment], int]:
     """Every sealed segment of the repository (or of ``run_hashes``), and how many were left
     out because a live writer is still appending to them.
 
     A run with a live writer: all its segments but the last. A run without one: all of them,
     once its last segment ends on a frame boundary; a torn tail (a crash) is first repaired
-    under the run's lock, as any lock holder does.
+    under the run's lock, as any lock holder does. ``streams``: only these streams' segments
+    (and the runs' blobs), what one writer of a run ships (``Run(sync=...)``).
     """
+    only = None if streams is None else set(streams)
     layout = repo.layout
     hashes = list(run_hashes) if run_hashes is not None else indexer.run_hashes_on_disk(layout)
     out: list[LocalSegment] = []
     unsealed = 0
     for h in hashes:
         try:
-            numbers = layout.segment_numbers(h)
-            if not numbers:
-                continue
-            last = layout.events_dir(h) / segment_name(numbers[-1])
-            live = is_locked(layout.lock_file(h))
-            if live or (not _ends_on_frame(last) and not _repair_if_crashed(repo, h, last)):
-                numbers, unsealed = numbers[:-1], unsealed + 1
             found = []
-            for n in numbers:
-                path = layout.events_dir(h) / segment_name(n)
-                found.append(LocalSegment(h, segment_name(n), path, path.stat().st_size))
+            for stream in layout.stream_ids(h):  # each writer's stream seals on its own
+                if only is not None and stream not in only:
+                    continue
+                numbers = layout.segment_numbers(h, stream)
+                if not numbers:
+                    continue
+                events = layout.events_dir(h, stream)
+                last = events / segment_name(numbers[-1])
+                live = is_locked(layout.lock_file(h, stream))
+                if live or (not _ends_on_frame(last) and not _repair_if_crashed(repo, h, stream, last)):
+                    numbers, unsealed = numbers[:-1], unsealed + 1
+                for n in numbers:
+                    path = events / segment_name(n)
+                    found.append(LocalSegment(h, layout.run_file_name(h, path), path, path.stat().st_size))
             for path in layout.blob_paths(h):  # named by their content: final once they exist
-                found.append(LocalSegment(h, keys.BLOBS + path.name, path, path.stat().st_size))
+                found.append(LocalSegment(h, layout.run_file_name(h, path), path, path.stat().st_size))
         except FileNotFoundError:  # pruned or moved away meanwhile: nothing to ship
             continue
         out.extend(found)
@@ -176,23 +196,23 @@ def _ends_on_frame(path: Path) -> bool:
     return True
 
 
-def _repair_if_crashed(repo: RepoStore, run_hash: str, last: Path) -> bool:
+def _repair_if_crashed(repo: RepoStore, run_hash: str, stream: str, last: Path) -> bool:
     # A tail written moments ago is more likely a writer that just started or finished than a
     # crash: taking the run's lock to repair it would make that writer's next resume fail
     # (found by tools/loadtest.py). Such a segment waits for the next upload.
     if time.time() - last.stat().st_mtime < _SETTLE_SECONDS:
         return False
-    return _repair(repo, run_hash)
+    return _repair(repo, run_hash, stream)
 
 
-def _repair(repo: RepoStore, run_hash: str) -> bool:
-    lock = RunLock(repo.layout.lock_file(run_hash))
+def _repair(repo: RepoStore, run_hash: str, stream: str) -> bool:
+    lock = RunLock(repo.layout.lock_file(run_hash, stream))
     try:
         lock.acquire()
     except RunLockedError:  # a writer started meanwhile
         return False
     try:
-        repair_segments(repo.layout.segment_paths(run_hash))
+        repair_segments(repo.layout.stream_segment_paths(run_hash, stream))
         return True
     finally:
         lock.release()
@@ -238,14 +258,14 @@ UploadPlan = tuple[UploadReport, list[Ship], list[LocalSegment], _ConfirmedCache
 
 
 def plan_upload(repo: RepoStore, store: ObjectStore, prefix: str = "", run_hashes: Iterable[str] | None = None,
-                *, dry_run: bool = False) -> UploadPlan:
+                *, dry_run: bool = False, streams: Iterable[str] | None = None) -> UploadPlan:
     """What an upload would ship (the report of what it found, the puts to make), read from
     the repository and the bucket; nothing is put (with ``dry_run`` not even the bucket is
     created). Also the sealed local files (the next manifest's) and the confirmed-keys cache."""
     prefix = keys.normalize_prefix(prefix)
     if run_hashes is not None:
         run_hashes = [validate_run_hash(h) for h in run_hashes]
-    local, unsealed = sealed_segments(repo, run_hashes)
+    local, unsealed = sealed_segments(repo, run_hashes, streams)
     report = UploadReport(store.bucket, prefix, runs=len({s.run_hash for s in local}),
                           segments=len(local), unsealed=unsealed, dry_run=dry_run)
     exists = store.bucket_exists() if dry_run else (store.ensure_bucket() or True)
@@ -284,11 +304,13 @@ def upload(
     dry_run: bool = False,
     progress: Progress | None = None,
     on_plan: Callable[[int, int], None] | None = None,
+    streams: Iterable[str] | None = None,
 ) -> UploadReport:
     """Ship every sealed segment (and blob) not yet in the bucket, then a manifest: the plan
     of ``plan_upload``, applied; see the module doc."""
     prefix = keys.normalize_prefix(prefix)
-    report, todo, local, cache = plan_upload(repo, store, prefix, run_hashes, dry_run=dry_run)
+    report, todo, local, cache = plan_upload(repo, store, prefix, run_hashes, dry_run=dry_run,
+                                             streams=streams)
     if on_plan is not None:
         on_plan(report.new_bytes, len(todo))  # progress counts every put, blobs included
     if dry_run:
@@ -361,9 +383,16 @@ def follow_upload(repo: RepoStore, store: ObjectStore, prefix: str = "",
                   rounds: int | None = None) -> None:
     """Upload now, then every ``interval`` seconds (newly sealed segments), until interrupted
     (or for ``rounds`` rounds)."""
+    in_rounds(lambda: upload(repo, store, prefix, run_hashes), interval, on_round, rounds)
+
+
+def in_rounds(one: Callable[[], _Report], interval: float, on_round: Callable[[_Report], None] | None,
+              rounds: int | None) -> None:
+    """``one()`` now, then every ``interval`` seconds, each report to ``on_round``, until
+    interrupted (or for ``rounds`` rounds): what ``--follow`` does, up and down."""
     n = 0
     while True:
-        report = upload(repo, store, prefix, run_hashes)
+        report = one()
         if on_round is not None:
             on_round(report)
         n += 1

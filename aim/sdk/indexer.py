@@ -23,6 +23,7 @@ from aim.core.projection import (
     POINTS,
     RunSummary,
     SeqKey,
+    merge_streams,
     replay,
 )
 from aim.core.values import (
@@ -34,8 +35,7 @@ from aim.core.values import (
 )
 from aim.storage.hashes import is_run_hash
 from aim.storage.index import RUN_COLUMNS, Index, IndexCorruptError, drop_index_files
-from aim.storage.layout import RepoLayout
-from aim.storage.lock import is_locked
+from aim.storage.layout import PRIMARY, RepoLayout, stream_order
 
 if TYPE_CHECKING:
     from aim.storage.segment_reader import SegmentScan
@@ -115,7 +115,24 @@ def write_summary(index: Index, summary: RunSummary, log_size: int,
         objects=object_rows(summary),
         all_sequences=sequences is None,
         if_unchanged=if_unchanged,
+        streams=[(sid, stream_row_json(s, size)) for sid, s, size in summary.streams] or None,
     )
+
+
+def stream_row_json(summary: RunSummary, log_size: int) -> str:
+    """One stream's row in the ``streams`` table: its own runs row, as JSON."""
+    return orjson.dumps(run_row(summary, log_size)).decode()
+
+
+def merge_stream_rows(run_hash: str, rows: list[tuple[str, str]]) -> tuple[dict[str, Any], list[str]]:
+    """The runs row and param keys of a multi-writer run from its streams' rows
+    (``Index.write_stream``), merged by the one rule (``merge_streams``)."""
+    parsed = sorted(((sid, orjson.loads(row)) for sid, row in rows), key=lambda r: stream_order(r[0]))
+    summaries = [summary_from_row(row) for _, row in parsed]
+    if not parsed or parsed[0][0] != PRIMARY:
+        summaries.insert(0, RunSummary(hash=run_hash))  # rank 0 has not indexed anything yet
+    merged = merge_streams(summaries[0], summaries[1:])
+    return run_row(merged, sum(row["log_size"] for _, row in parsed)), leaf_keys(merged.params)
 
 
 def indexed_summary(index: Index, layout: RepoLayout, run_hash: str) -> RunSummary | None:
@@ -173,7 +190,25 @@ def indexed_sequences(index: Index, run_hash: str) -> dict[SeqKey, list[Any]]:
 
 
 def replay_run(layout: RepoLayout, run_hash: str) -> tuple[RunSummary, list[SegmentScan], int]:
-    """Fold a run's whole log; return its summary, the scans of its segments, and log size."""
+    """Fold a run's whole log (every stream's, merged by ``merge_streams``); return its
+    summary, the scans of its segments, and the log's size."""
+    streams = replay_streams(layout, run_hash)
+    summaries = [s[1] for s in streams]
+    summary = merge_streams(summaries[0], summaries[1:])
+    if len(streams) > 1:
+        summary.streams = [(sid, s, sum(scan.size for scan in scans)) for sid, s, scans in streams]
+    scans = [scan for s in streams for scan in s[2]]
+    return summary, scans, sum(s.size for s in scans)
+
+
+def replay_streams(layout: RepoLayout, run_hash: str) -> list[tuple[str, RunSummary, list[SegmentScan]]]:
+    """Each of a run's streams folded on its own: ``(stream id, summary, scans)``, the
+    primary first (``RepoLayout.stream_ids``)."""
+    return [(stream, *replay_stream(layout, run_hash, stream)) for stream in layout.stream_ids(run_hash)]
+
+
+def replay_stream(layout: RepoLayout, run_hash: str, stream: str) -> tuple[RunSummary, list[SegmentScan]]:
+    """Fold one of a run's streams: its summary and the scans of its segments."""
     # Imported here: listing runs from a healthy index never needs zstandard.
     from aim.sdk.log import iter_segment_events
     from aim.storage.segment_reader import SegmentScan
@@ -181,13 +216,12 @@ def replay_run(layout: RepoLayout, run_hash: str) -> tuple[RunSummary, list[Segm
     scans: list[SegmentScan] = []
 
     def events() -> Any:
-        for path in layout.segment_paths(run_hash):
+        for path in layout.stream_segment_paths(run_hash, stream):
             scan = SegmentScan(path)
             scans.append(scan)
             yield from iter_segment_events(path, scan)
 
-    summary = replay(run_hash, events())
-    return summary, scans, sum(s.size for s in scans)
+    return replay(run_hash, events()), scans
 
 
 def log_size(layout: RepoLayout, run_hash: str) -> int:
@@ -267,7 +301,7 @@ def heal(layout: RepoLayout, index: Index, *, full: bool = False) -> int:
         state = known.get(h)
         if state is not None and state[0] not in (ev.STATUS_RUNNING, ev.STATUS_CRASHED):
             continue
-        if is_locked(layout.lock_file(h)):
+        if layout.is_live(h):
             continue  # a live writer keeps its own rows current
         if state is not None and state[0] == ev.STATUS_CRASHED and log_size(layout, h) == state[1]:
             continue  # re-read once after its writer died, unchanged since
@@ -289,6 +323,23 @@ def heal(layout: RepoLayout, index: Index, *, full: bool = False) -> int:
             _drop_series(layout, h)
             changed += 1
     return changed
+
+
+def refresh(layout: RepoLayout, index: Index, run_hashes: list[str]) -> None:
+    """Re-read these runs from their logs into the index, and drop their series stores (rebuilt
+    on the next read): what a download that brought new segments does for the runs it touched.
+    A run a live writer holds here is left to it."""
+    for h in run_hashes:
+        if layout.is_live(h):
+            continue
+        summary, _, size = replay_run(layout, h)
+        if summary.last_seq < 0 and not summary.creation_time:
+            continue
+        if summary.status == ev.STATUS_RUNNING:
+            summary.status = ev.STATUS_CRASHED  # no writer here (see heal)
+        index.remove_run(h)  # rows the log no longer holds (a dead writer's) go too
+        write_summary(index, summary, size)
+        _drop_series(layout, h)
 
 
 def _drop_series(layout: RepoLayout, run_hash: str | None = None) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 
 from aim.core.encoding import decode_event
 from aim.storage.layout import RepoLayout
-from aim.storage.lock import is_locked
 from aim.storage.segment_follower import SegmentFollower
 from aim.storage.segment_reader import SegmentScan, iter_segment_lines
 
@@ -53,20 +52,31 @@ def follow_batches(
     """A run's stored JSON lines, exactly as stored, one list per poll (the first holds all
     that existed); with ``follow``, keep polling until the run's writer is gone (it closed,
     crashed or was killed) and everything it wrote was read. Only complete, checksum-verified
-    frames are ever read."""
-    follower = SegmentFollower(layout.events_dir(run_hash))
-    lock_file = layout.lock_file(run_hash)
+    frames are ever read. A run of several streams (docs/distributed.md): each poll reads each
+    stream in turn, so every stream's lines keep their order; a stream that appears is
+    followed from its start, and following ends when no stream has a live writer."""
+    followers: dict[str, SegmentFollower] = {}
+
+    def poll() -> list[bytes]:
+        lines: list[bytes] = []
+        for stream in layout.stream_ids(run_hash):
+            follower = followers.get(stream)
+            if follower is None:
+                follower = followers[stream] = SegmentFollower(layout.events_dir(run_hash, stream))
+            lines += follower.poll()
+        return lines
+
     first = True
     while True:
-        lines = follower.poll()
+        lines = poll()
         if lines or first:
             yield lines
         first = False
         if not follow:
             return
         if not lines:
-            if not is_locked(lock_file):
-                rest = follower.poll()  # what the writer wrote before it let go
+            if not layout.is_live(run_hash):
+                rest = poll()  # what the writers wrote before they let go
                 if rest:
                     yield rest
                 return

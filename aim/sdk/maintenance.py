@@ -24,12 +24,12 @@ import orjson
 from aim.core import events as ev
 from aim.core.encoding import encode_events
 from aim.core.projection import RunSummary, apply
-from aim.errors import AimError, RunLockedError, RunNotFoundError
+from aim.errors import AimError, RemoteError, RunLockedError, RunNotFoundError
 from aim.sdk import indexer
 from aim.sdk.log import iter_segment_events
 from aim.sdk.store import RepoStore
 from aim.storage.hashes import validate_run_hash
-from aim.storage.lock import RunLock, is_locked
+from aim.storage.lock import RunLocks, is_locked
 from aim.storage.repair import repair_scans
 from aim.storage.segment_reader import scan_segment
 from aim.storage.segment_writer import SegmentWriter
@@ -74,10 +74,13 @@ def locked(repo: RepoStore, run_hash: str) -> Iterator[Tip]:
     """
     layout = repo.layout
     validate_run_hash(run_hash)
+    if repo.remote is not None:
+        raise RemoteError(f"{repo.remote} is read here from a local view: change run {run_hash} "
+                          "where it is written, then upload it")
     if not layout.run_dir(run_hash).is_dir():
         raise RunNotFoundError(f"no run {run_hash} in {layout.root}")
-    lock = RunLock(layout.lock_file(run_hash))
-    lock.acquire()  # RunLockedError names the live writer
+    lock = RunLocks(layout.lock_files(run_hash))
+    lock.acquire()  # RunLockedError names the live writer (of any stream)
     try:
         yield _tip(repo, run_hash)
     finally:
@@ -88,7 +91,8 @@ def _tip(repo: RepoStore, run_hash: str) -> Tip:
     layout = repo.layout
     row = repo.index.run_row(run_hash)
     size = indexer.log_size(layout, run_hash)
-    if row is not None and row["status"] in ev.END_STATUSES and row["log_size"] == size:
+    several = len(layout.stream_ids(run_hash)) > 1  # the row's last_seq counts every stream
+    if not several and row is not None and row["status"] in ev.END_STATUSES and row["log_size"] == size:
         return Tip(row["last_seq"], bool(row["deleted"]), row["status"], size, None)
     summary, scans, _ = indexer.replay_run(layout, run_hash)
     if summary.last_seq < 0:
@@ -101,7 +105,9 @@ def _tip(repo: RepoStore, run_hash: str) -> Tip:
         size = indexer.log_size(layout, run_hash)
     if summary.status == ev.STATUS_RUNNING:
         summary.status = ev.STATUS_CRASHED  # we hold its lock: no live writer (see indexer.heal)
-    return Tip(summary.last_seq, summary.deleted, summary.status, size, summary)
+    # Maintenance appends to the primary stream (edits and tombstones live there): its seq.
+    last_seq = summary.streams[0][1].last_seq if summary.streams else summary.last_seq
+    return Tip(last_seq, summary.deleted, summary.status, size, summary)
 
 
 def _append(repo: RepoStore, run_hash: str, tip: Tip, events: list[tuple[str, dict[str, Any]]]) -> None:
@@ -115,6 +121,12 @@ def _append(repo: RepoStore, run_hash: str, tip: Tip, events: list[tuple[str, di
     writer.write(encode_events(batch))
     writer.seal()
     size = tip.log_size + writer.bytes_written
+    if tip.summary is not None and tip.summary.streams:  # several streams: merged again
+        summary, _, size = indexer.replay_run(repo.layout, run_hash)
+        if summary.status == ev.STATUS_RUNNING:
+            summary.status = ev.STATUS_CRASHED
+        _materialize(repo, summary, size)
+        return
     if tip.summary is not None:
         for e in batch:
             apply(tip.summary, e)
@@ -265,8 +277,9 @@ class PruneReport:
 
 
 def _tombstoned(repo: RepoStore, run_hash: str) -> bool:
-    """Read the run's last segment only: its last event says whether it is deleted now."""
-    paths = repo.layout.segment_paths(run_hash)
+    """Read the run's last segment only: its last event says whether it is deleted now.
+    (Tombstones live in the primary stream; no other stream's writer attaches to a deleted run.)"""
+    paths = repo.layout.stream_segment_paths(run_hash)
     for path in reversed(paths):
         last = None
         for event in iter_segment_events(path):
@@ -325,15 +338,16 @@ def remove_all(repo: RepoStore) -> list[Outcome]:
     layout = repo.layout
     hashes = indexer.run_hashes_on_disk(layout)
     for h in hashes:
-        if is_locked(layout.lock_file(h)):
-            pid = read_holder_pid(layout.lock_file(h))
+        live = [p for p in layout.lock_files(h) if is_locked(p)]
+        if live:
+            pid = read_holder_pid(live[0])
             raise RunLockedError(
                 f"run {h} is open for writing by {f'process {pid}' if pid else 'another process'}: "
                 f"{layout.root} was not re-initialized, nothing was removed",
                 pid=pid, hint="close it there first")
 
     def one(h: str) -> Outcome:
-        lock = RunLock(layout.lock_file(h))
+        lock = RunLocks(layout.lock_files(h))
         lock.acquire()  # a writer that started since the check is refused, and kept
         try:
             remove_run_dir(layout, h)
@@ -395,7 +409,8 @@ def _same_run(src: RepoStore, dest: RepoStore, run_hash: str) -> bool:
     import filecmp
 
     a, b = src.layout.segment_paths(run_hash), dest.layout.segment_paths(run_hash)
-    if [p.name for p in a] != [p.name for p in b]:
+    if ([src.layout.run_file_name(run_hash, p) for p in a]
+            != [dest.layout.run_file_name(run_hash, p) for p in b]):
         return False
     return all(os.path.samefile(x, y) or filecmp.cmp(x, y, shallow=False) for x, y in zip(a, b))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aim.sdk.repo_read import RepoReadMixin
-from aim.sdk.store import RepoStore, find_repo_dir
+from aim.sdk.store import RepoStore, find_repo_dir, is_remote
 from aim.storage.hashes import validate_run_hash
 
 if TYPE_CHECKING:
@@ -33,6 +33,16 @@ class Repo(RepoStore, RepoReadMixin):
     ``Repo(path)`` opens an existing repository; ``path`` may name the folder that holds
     ``.aim`` or ``.aim`` itself. ``Repo.from_path(path, init=True)`` creates it when missing.
     """
+
+    def __init__(self, path: str | os.PathLike[str], *, init: bool = False) -> None:
+        if is_remote(path):
+            # Imported here: boto3 and the download only for a repository in object storage.
+            from aim.sdk.remote_view import sync_view
+
+            super().__init__(sync_view(str(path)))
+            self.remote = str(path)
+        else:
+            super().__init__(path, init=init)
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod

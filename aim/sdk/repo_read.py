@@ -15,7 +15,6 @@ import orjson
 from aim.core import events as ev
 from aim.storage.hashes import is_run_hash
 from aim.storage.layout import resolve_aim_dir
-from aim.storage.lock import is_locked
 
 if TYPE_CHECKING:
     from aim.sdk.object_query import QueryObjectCollection
@@ -79,7 +78,7 @@ class RepoReadMixin:
             return False
         row = repo.index.run_row(run_hash)
         if row is None:  # created, first flush not done yet: exists while its writer holds it
-            return is_locked(repo.layout.lock_file(run_hash))
+            return repo.layout.is_live(run_hash)
         return not row["deleted"]
 
     def total_runs_count(self) -> int:

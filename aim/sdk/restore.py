@@ -21,10 +21,11 @@ from aim.errors import RemoteConflictError, RemoteError
 from aim.remote import keys
 from aim.remote.s3 import sha256_hex
 from aim.remote.store import ObjectStore
-from aim.sdk.backup import Progress, in_parallel, require_bucket
+from aim.sdk import indexer
+from aim.sdk.backup import Progress, in_parallel, in_rounds, require_bucket
 from aim.sdk.store import RepoStore
 from aim.storage.hashes import validate_run_hash
-from aim.storage.layout import RepoLayout
+from aim.storage.layout import PRIMARY, RepoLayout
 from aim.storage.lock import is_locked, read_holder_pid
 
 
@@ -60,10 +61,14 @@ Fetch = tuple[str, str, int, str | None]  # (run hash, run file name, size, sha2
 
 
 def plan_download(layout: RepoLayout, store: ObjectStore, prefix: str = "", snapshot: str | None = None,
-                  run_hashes: Iterable[str] | None = None) -> tuple[DownloadReport, list[Fetch]]:
+                  run_hashes: Iterable[str] | None = None, *, check_present: bool = True,
+                  ) -> tuple[DownloadReport, list[Fetch]]:
     """What a download would fetch into the repository at ``layout`` (which need not exist),
     and the report of what it found: reads the bucket, writes nothing. ``download`` applies it;
-    ``aim runs download --dry-run`` shows it."""
+    ``aim runs download --dry-run`` shows it. A file already here is compared with the
+    bucket's by SHA-256 (``check_present``), or by size only: what a follower or a bucket's
+    view does each round, since every file it has came through a download that checked it,
+    and a key names one content forever."""
     prefix = keys.normalize_prefix(prefix)
     wanted = None if run_hashes is None else {validate_run_hash(h) for h in run_hashes}
     require_bucket(store)
@@ -95,23 +100,29 @@ def plan_download(layout: RepoLayout, store: ObjectStore, prefix: str = "", snap
         plan = [p for p in plan if p[0] in wanted]
     report = DownloadReport(store.bucket, prefix, snapshot, runs=len({p[0] for p in plan}), segments=len(plan))
     todo: list[Fetch] = []
-    live: dict[str, str] = {}
+    live: dict[tuple[str, str], str] = {}
     for h, name, size, sha in plan:
         local = _local_path(layout, h, name)
         if not local.exists():
-            if h in live or (layout.run_dir(h).is_dir() and is_locked(layout.lock_file(h))):
-                # A live writer here (even one that has not written yet) picks its next segment
-                # number from what is on disk: a segment placed under it would mix two histories.
-                if h not in live:
-                    pid = read_holder_pid(layout.lock_file(h))
-                    live[h] = f"process {pid}" if pid else "another process"
-                    report.conflicts.append(f"run {h} is open for writing here by {live[h]}: "
+            stream = _stream_of(name)
+            if stream is not None and ((h, stream) in live or (
+                    layout.run_dir(h).is_dir() and is_locked(layout.lock_file(h, stream)))):
+                # A live writer of that stream here (even one that has not written yet) picks
+                # its next segment number from what is on disk: a segment placed under it would
+                # mix two histories. Other streams of the run (another machine's ranks) and
+                # blobs (named by their content) arrive as usual.
+                if (h, stream) not in live:
+                    pid = read_holder_pid(layout.lock_file(h, stream))
+                    live[h, stream] = f"process {pid}" if pid else "another process"
+                    which = f"stream {stream} of run {h}" if stream else f"run {h}"
+                    report.conflicts.append(f"{which} is open for writing here by {live[h, stream]}: "
                                             "its missing segments were not downloaded")
                 continue
             todo.append((h, name, size, sha))
             continue
         key = keys.run_file_key(prefix, h, name)
-        if local.stat().st_size == size and sha256_hex(local.read_bytes()) == (sha or store.remote_sha256(key)):
+        if local.stat().st_size == size and (not check_present or sha256_hex(local.read_bytes()) == (
+                sha or store.remote_sha256(key))):
             report.already_here += 1
         else:
             report.conflicts.append(f"{h}/{name}: the local segment differs from {key} (kept as is)")
@@ -130,11 +141,13 @@ def download(
     *,
     progress: Progress | None = None,
     on_plan: Callable[[int, int], None] | None = None,
+    check_present: bool = True,
 ) -> DownloadReport:
-    """Fetch the segments missing here (all of the bucket's, or one snapshot's); see the module doc."""
+    """Fetch the segments missing here (all of the bucket's, or one snapshot's); see the module
+    doc (``check_present``: see ``plan_download``)."""
     layout = repo.layout
     prefix = keys.normalize_prefix(prefix)
-    report, todo = plan_download(layout, store, prefix, snapshot, run_hashes)
+    report, todo = plan_download(layout, store, prefix, snapshot, run_hashes, check_present=check_present)
     report.new_segments = report.new_blobs = report.new_bytes = 0  # counted again as they arrive
     if on_plan is not None:
         on_plan(sum(p[2] for p in todo), len(todo))
@@ -181,8 +194,9 @@ def download(
             if progress is not None:
                 progress(size, 1)
     finally:
-        if report.new_segments or report.new_blobs:
-            repo.reindex()
+        touched = {h for h, name, _, _ in todo if not name.startswith(keys.BLOBS)}
+        if touched:
+            indexer.refresh(layout, repo.index, sorted(touched))
     if report.conflicts:
         conflict = RemoteConflictError(
             f"{len(report.conflicts)} conflict(s) with what is here, which was kept as it is: "
@@ -193,6 +207,25 @@ def download(
     return report
 
 
+def follow_download(repo: RepoStore, store: ObjectStore, prefix: str = "",
+                    run_hashes: Iterable[str] | None = None, interval: float = 10.0,
+                    on_round: Callable[[DownloadReport], None] | None = None,
+                    rounds: int | None = None) -> None:
+    """Download now, then every ``interval`` seconds (what other machines shipped since), until
+    interrupted (or for ``rounds`` rounds): a reader's merged view of runs written elsewhere.
+    A conflict is reported in its round and the next round goes on; a bucket that does not
+    exist yet (the writers' first upload creates it) is an empty round."""
+    def one() -> DownloadReport:
+        if not store.bucket_exists():
+            return DownloadReport(store.bucket, keys.normalize_prefix(prefix))
+        try:
+            return download(repo, store, prefix, None, run_hashes, check_present=False)
+        except RemoteConflictError as exc:
+            return exc.report  # type: ignore[attr-defined]
+
+    in_rounds(one, interval, on_round, rounds)
+
+
 def _valid(run_hash: str, name: str) -> bool:
     try:
         validate_run_hash(run_hash)
@@ -201,8 +234,13 @@ def _valid(run_hash: str, name: str) -> bool:
     return keys.valid_run_file(name)
 
 
+def _stream_of(name: str) -> str | None:
+    """The stream a run file belongs to (``""``: the primary), None for a blob."""
+    if name.startswith(keys.BLOBS):
+        return None
+    return name.split("/")[1] if name.startswith(keys.STREAMS) else PRIMARY
+
+
 def _local_path(layout: Any, run_hash: str, name: str) -> Path:
     """Where a run file (as the manifest names it) lives here."""
-    if name.startswith(keys.BLOBS):
-        return layout.blobs_dir(run_hash) / name[len(keys.BLOBS):]
-    return layout.events_dir(run_hash) / name
+    return Path(layout.run_file_path(run_hash, name))

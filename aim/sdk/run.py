@@ -32,6 +32,14 @@ class Run(RunBase):
     Keyword-only tuning: ``flush_interval`` (seconds between background flushes, default 1),
     ``max_buffered_events`` (``track`` waits when this many events are not yet written),
     ``segment_max_bytes`` and ``segment_max_age`` (rotation: a live run keeps sealing segments).
+
+    In a job of several processes (``torchrun``, Slurm, ``mpirun``: docs/distributed.md), each
+    rank's ``Run()`` joins one run, found from the job's id (``AIM_RUN_HASH`` or ``run_hash=``
+    wins): rank 0 writes the run's primary stream, rank k a stream of its own, and metrics
+    carry ``{"rank": k}`` in their context. ``ranks="zero"`` records from rank 0 only (the
+    other ranks' runs check values and keep nothing). ``sync="s3://bucket/prefix"`` ships this
+    writer's sealed segments there every ``sync_interval`` seconds and at close, off the
+    training thread (endpoint: ``$AIM_S3_ENDPOINT_URL``).
     """
 
     def __init__(
@@ -49,10 +57,14 @@ class Run(RunBase):
         max_buffered_events: int = 50_000,
         segment_max_bytes: int = DEFAULT_MAX_BYTES,
         segment_max_age: float = DEFAULT_MAX_AGE,
+        ranks: str = "all",
+        sync: str | None = None,
+        sync_interval: float = 10.0,
     ) -> None:
         self._configure(run_hash, repo, read_only, experiment, force_resume, flush_interval,
                         max_buffered_events, segment_max_bytes, segment_max_age,
-                        system_tracking_interval, log_system_params, capture_terminal_logs)
+                        system_tracking_interval, log_system_params, capture_terminal_logs, ranks,
+                        sync, sync_interval)
         self._open()
         if not read_only:
             self._start_flusher()
@@ -67,7 +79,10 @@ class Run(RunBase):
     def get_metric(self, name: str, context: Mapping[str, Any] | None = None) -> Metric | None:
         """One sequence as a ``Metric`` (steps, and values, epochs and timestamps as Aim's array
         views; last value per step wins), or None when the run has no such sequence (as in
-        Aim). ``context`` is a dict or a ``Context``."""
+        Aim). ``context`` is a dict or a ``Context``; rank k of a job reads its own sequence
+        (its ``{"rank": k}`` added, as ``track`` adds it)."""
+        if not self.read_only:
+            context = self._state.recorded_context(name, context)
         if self._metric_key(name, context) is None:
             return None
         if not self.read_only and not self._closed:

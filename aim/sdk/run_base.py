@@ -5,7 +5,6 @@ flushing waits (a thread or a task) and how their callers wait (blocking or awai
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import threading
 import time
@@ -18,22 +17,22 @@ from aim.core import events as ev
 from aim.core.flush_policy import FlushPolicy
 from aim.core.params import as_path, copy_tree, get_path
 from aim.core.projection import RunSummary
-from aim.core.run_state import RunState
 from aim.core.values import json_like, param_value
-from aim.errors import RunClosedError, RunNotFoundError, RunWriteError
-from aim.sdk import capture, exit_hooks, indexer, series
+from aim.errors import RunClosedError, RunWriteError
+from aim.sdk import capture, distributed, exit_hooks, indexer, series
 from aim.sdk.flush_thread import FlushThread
 from aim.sdk.objects.base import AimObject
 from aim.sdk.run_artifacts import RunArtifactsMixin
 from aim.sdk.run_objects import RunObjectsMixin, tracked_objects
 from aim.sdk.run_read import RunReadMixin
-from aim.sdk.run_sequences import RunSequencesMixin, read_only_state
-from aim.sdk.run_sinks import CaptureSink, IndexSync
+from aim.sdk.run_sequences import RunSequencesMixin
+from aim.sdk.run_session import RunSession
 from aim.sdk.run_sinks import now as _now
-from aim.sdk.store import RepoStore, resolve_store
-from aim.storage.hashes import new_run_hash, validate_run_hash
-from aim.storage.lock import RunLock, create_locked, is_locked
-from aim.storage.repair import repair_scans
+from aim.sdk.run_sync import DEFAULT_SYNC_INTERVAL, RunSync, check_sync
+from aim.sdk.store import RepoStore
+from aim.storage.hashes import validate_run_hash
+from aim.storage.layout import PRIMARY
+from aim.storage.lock import RunLock
 from aim.storage.segment_writer import SegmentWriter
 
 if TYPE_CHECKING:
@@ -46,7 +45,7 @@ CLOSE_CATCH_UP_BYTES = 2 << 20  # ~160k metric events: about a second here, well
 
 
 
-class RunBase(RunSequencesMixin, RunObjectsMixin, RunArtifactsMixin, RunReadMixin):
+class RunBase(RunSession, RunSequencesMixin, RunObjectsMixin, RunArtifactsMixin, RunReadMixin):
     """State and behaviour shared by ``Run`` and ``AsyncRun`` (see their docstrings)."""
 
     def _configure(
@@ -63,8 +62,21 @@ class RunBase(RunSequencesMixin, RunObjectsMixin, RunArtifactsMixin, RunReadMixi
         system_tracking_interval: float | None = None,
         log_system_params: bool = False,
         capture_terminal_logs: bool = False,
+        ranks: str = distributed.RANKS_ALL,
+        sync: str | None = None,
+        sync_interval: float = DEFAULT_SYNC_INTERVAL,
     ) -> None:
         """Check the arguments and set up in-memory state; no IO (safe on an event loop)."""
+        if ranks not in distributed.RANKS_CHOICES:
+            raise ValueError(f"ranks must be one of {distributed.RANKS_CHOICES}, got {ranks!r}")
+        if read_only and sync is not None:
+            raise ValueError("sync= ships what a writer writes: a read-only run has nothing to ship")
+        self._sync_to = check_sync(sync, sync_interval)
+        self._sync_interval = float(sync_interval)
+        self._sync: RunSync | None = None
+        self._ranks = ranks
+        self._inert = False
+        self._job: distributed.JobWriter | None = None
         if run_hash is not None:
             validate_run_hash(run_hash)
         self._system_interval = _system_interval(system_tracking_interval)
@@ -95,88 +107,6 @@ class RunBase(RunSequencesMixin, RunObjectsMixin, RunArtifactsMixin, RunReadMixi
             batch_events=min(20_000, max_buffered_events),
             max_pending=max_buffered_events,
         )
-
-    def _open(self) -> None:
-        """Open the run (blocking IO): resolve the repo, take the lock, replay or create."""
-        run_hash, read_only, experiment = self._hash_arg, self.read_only, self._experiment_arg
-        self._store = resolve_store(self._repo_arg, create=not read_only)
-        layout = self._store.layout
-        if read_only:
-            if run_hash is None:
-                raise ValueError("read_only=True needs a run_hash")
-            self.hash = run_hash
-            self._require_run_dir()
-            # From the index rows when they are current (no log read: opening a million-event
-            # run costs a row lookup and a stat per segment), else a replay of the log.
-            summary = indexer.indexed_summary(self._store.index, layout, run_hash)
-            if summary is None:
-                summary = indexer.replay_run(layout, run_hash)[0]
-            self._state = read_only_state(summary)
-            self._state_track = self._state.track
-            self._closed = True
-            return
-        now = _now()
-        if run_hash is None:
-            self.hash = new_run_hash()
-            self._run_lock = create_locked(layout.run_dir(self.hash),
-                                           layout.tmp / f"{self.hash}.{os.getpid()}")
-            self._state = RunState(RunSummary(hash=self.hash), self._policy)
-            self._state.record(
-                ev.RUN_STARTED,
-                now,
-                {
-                    "hash": self.hash,
-                    "experiment": experiment or "default",
-                    "name": None,
-                    "pid": os.getpid(),
-                    "host": socket.gethostname(),
-                    "format": ev.FORMAT_VERSION,
-                },
-            )
-        else:
-            self.hash = run_hash
-            self._require_run_dir()
-            self._take_lock()
-            try:
-                summary, scans, _ = indexer.replay_run(layout, run_hash)
-                if summary.last_seq < 0:  # checked under the lock: not a live creator's
-                    raise RunNotFoundError(
-                        f"run {run_hash} holds no event: its writer died before its first write",
-                        hint="aim storage verify --repair removes it")
-                if summary.deleted:
-                    raise RunClosedError(
-                        f"run {run_hash} is deleted", hint=f"restore it first: aim runs restore {run_hash}"
-                    )
-                repair_scans(scans)
-            except BaseException:
-                self._run_lock.release()  # type: ignore[union-attr]
-                raise
-            log_size = indexer.log_size(layout, run_hash)
-            self._state = RunState(summary, self._policy)
-            self._state.record(
-                ev.RUN_RESUMED,
-                now,
-                {"hash": self.hash, "pid": os.getpid(), "host": socket.gethostname(),
-                 "format": ev.FORMAT_VERSION},
-            )
-            if experiment and experiment != summary.experiment:
-                self._state.record(ev.META_SET, now, {"field": "experiment", "value": experiment})
-        self._state_track = self._state.track
-        self._writer = SegmentWriter(
-            layout.events_dir(self.hash), max_bytes=self._segment_max_bytes, max_age=self._segment_max_age
-        )
-        # What the background threads hold instead of the run (see run_sinks.py).
-        self._index_sync = IndexSync(self._state, self._lock, self._store.index, self._writer,
-                                     log_size if run_hash is not None else 0)
-        self._capture_sink = CaptureSink(self._state, self._lock, self._cond)
-
-    def _require_run_dir(self) -> None:
-        if not self._store.layout.run_dir(self.hash).is_dir():
-            raise RunNotFoundError(f"no run {self.hash} in {self._store.layout.root}")
-
-    def _take_lock(self) -> None:
-        self._run_lock = RunLock(self._store.layout.lock_file(self.hash))
-        self._run_lock.acquire()
 
     # --- tracking: the hot path --------------------------------------------------------------
     def track(
@@ -350,7 +280,7 @@ class RunBase(RunSequencesMixin, RunObjectsMixin, RunArtifactsMixin, RunReadMixi
             return self._state.status
         if recorded != ev.STATUS_RUNNING:
             return recorded
-        live = is_locked(self._store.layout.lock_file(self.hash))
+        live = self._store.layout.is_live(self.hash)
         return ev.STATUS_RUNNING if live else ev.STATUS_CRASHED
 
     @property
@@ -417,6 +347,12 @@ class RunBase(RunSequencesMixin, RunObjectsMixin, RunArtifactsMixin, RunReadMixi
             name=f"aim-flush-{self.hash[:8]}", before_write=self._run_blobs().sync_pending,
         )
         self._flusher.start()
+        if self._sync_to is not None and not self._inert:
+            bucket, prefix = self._sync_to
+            stream = self._job.stream if self._job is not None else PRIMARY
+            self._sync = RunSync(self._store, bucket, prefix, self.hash, stream, self._sync_interval,
+                                 os.environ.get("AIM_S3_ENDPOINT_URL") or None)
+            self._sync.start()
         exit_hooks.register(self)
 
     def __del__(self) -> None:
@@ -489,7 +425,11 @@ class RunBase(RunSequencesMixin, RunObjectsMixin, RunArtifactsMixin, RunReadMixi
         if self._state.dropped:
             error = OSError(f"{self._state.dropped} events dropped while writes were failing"
                             + (f" ({error})" if error else ""))
-        self._seal(error)
+        try:
+            self._seal(error)
+        finally:
+            if self._sync is not None:  # what the close sealed goes too (Run(sync=...))
+                self._sync.finish()
 
     def _close_at_exit(self, status: str) -> None:
         self._close_blocking(status)
@@ -518,7 +458,8 @@ class RunBase(RunSequencesMixin, RunObjectsMixin, RunArtifactsMixin, RunReadMixi
                 self._write_failed_index()
         except Exception:  # the index heals itself from the log
             pass
-        if self._state.failure is None and self._state.summary.sequences:  # no metric: nothing to fold
+        # No metric (or nothing kept, on an inert rank): nothing to fold.
+        if self._state.failure is None and self._state.summary.sequences and not self._inert:
             try:
                 # Materialize the series while the log is in the page cache, so the first
                 # read decodes nothing; past a bound, close stays quick and the first read
@@ -548,6 +489,7 @@ class RunBase(RunSequencesMixin, RunObjectsMixin, RunArtifactsMixin, RunReadMixi
         if self._writer is not None:
             self._writer.abandon()
         self._flusher = None
+        self._sync = None  # the parent's thread ships the parent's stream
         self._capturing = False  # the child's capture starts afresh (see capture.py)
 
     def __repr__(self) -> str:

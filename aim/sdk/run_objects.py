@@ -75,6 +75,8 @@ class RunObjectsMixin:
         with self._lock:  # refused now, before any blob is written
             if self._state.check_objects(kind, name, step, epoch, context) is None:
                 return  # dropped (a full disk): counted, nothing written
+        if self.__dict__.get("_inert"):
+            return  # recorded on rank 0 only (Run(ranks="zero")): checked, and dropped
         stored = [o._to_stored() for o in objects]
         for data, _ in stored:
             if len(data) > MAX_BLOB_BYTES:

@@ -14,6 +14,8 @@ import threading
 import time
 from typing import Any
 
+import orjson
+
 from aim.core import events as ev
 from aim.core.params import leaf_keys
 from aim.core.projection import SeqKey
@@ -39,10 +41,13 @@ class IndexSync:
     statistics every few seconds and at close."""
 
     def __init__(self, state: RunState, lock: threading.Lock, index: Index,
-                 writer: SegmentWriter | None, log_size: int) -> None:
+                 writer: SegmentWriter | None, log_size: int, stream: str | None = None) -> None:
         self.state, self.lock, self.index, self.writer = state, lock, index, writer
-        self.log_size = log_size  # bytes of the log before this writer session
+        self.log_size = log_size  # bytes of the log (this stream's) before this writer session
         self.last_full = 0.0
+        # The writer's stream in a multi-writer run: its rows are merged with the other
+        # streams' (Index.write_stream) instead of being the run's.
+        self.stream = stream
 
     def on_flushed(self, dirty: bool, new: list[SeqKey]) -> None:
         """Called by the flush thread after each write."""
@@ -62,7 +67,12 @@ class IndexSync:
             objects = indexer.object_rows(state.summary)
         if everything:
             self.last_full = time.monotonic()
-        self.index.write_run(row, seq_rows, params, objects=objects)
+        if self.stream is None:
+            self.index.write_run(row, seq_rows, params, objects=objects)
+        else:
+            h = state.summary.hash
+            self.index.write_stream(h, self.stream, orjson.dumps(row).decode(), seq_rows, objects,
+                                    lambda rows: indexer.merge_stream_rows(h, rows))
 
 
 class CaptureSink:
@@ -70,6 +80,10 @@ class CaptureSink:
 
     def __init__(self, state: RunState, lock: threading.Lock, cond: threading.Condition) -> None:
         self.state, self.lock, self.cond = state, lock, cond
+        # In a job of several processes: what names the node in system metrics' contexts, and
+        # the rank in terminal lines (docs/distributed.md).
+        self.system_context: dict[str, Any] = {}
+        self.line_fields: dict[str, Any] = {}
 
     def record_samples(self, samples: list[tuple[str, dict[str, Any], float]]) -> None:
         """System metrics from the sampler thread, tracked as metrics."""
@@ -79,14 +93,17 @@ class CaptureSink:
             if state.status not in _ACCEPTING:
                 return
             signalled = False
+            extra = self.system_context
             for name, context, value in samples:
+                if extra:
+                    context = {**extra, **context}
                 signalled = state.track(value, name, None, None, context, ts) or signalled
             if signalled:
                 self._wake_writer()
 
     def record_log_line(self, stream: str, line: str, partial: bool) -> None:
         """A captured terminal line (see core/terminal_lines.py)."""
-        payload: dict[str, Any] = {"stream": stream, "line": line}
+        payload: dict[str, Any] = {"stream": stream, "line": line, **self.line_fields}
         if partial:
             payload["partial"] = True
         with self.lock:

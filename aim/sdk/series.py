@@ -121,6 +121,26 @@ def _fingerprint(path: Path, offset: int) -> list[int]:
         return [offset, zlib.crc32(f.read(min(offset, _TAIL))), st.st_size, st.st_mtime_ns]
 
 
+def _segment_key(stream: str, number: int) -> str:
+    """A segment's key in the manifest: its number, after ``<stream>/`` for a secondary
+    stream's (a single-writer run's manifest is the one it always was)."""
+    return f"{stream}/{number}" if stream else str(number)
+
+
+def _segment_path(layout: RepoLayout, run_hash: str, key: str) -> Path:
+    stream, _, number = key.rpartition("/")
+    return layout.events_dir(run_hash, stream) / segment_name(int(number))
+
+
+def _segments(layout: RepoLayout, run_hash: str) -> list[tuple[str, int, Path]]:
+    """``(stream, number, path)`` of every segment of the run, stream by stream."""
+    out = []
+    for stream in layout.stream_ids(run_hash):
+        events = layout.events_dir(run_hash, stream)
+        out += [(stream, n, events / segment_name(n)) for n in segment_numbers_in(events)]
+    return out
+
+
 def _still_valid(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]) -> bool:
     """True when every segment the manifest folded in is still there, unchanged up to its offset.
 
@@ -129,10 +149,9 @@ def _still_valid(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]) ->
     the store was built from. One that grew (the live writer's) must still end its folded part
     with the same bytes.
     """
-    events = layout.events_dir(run_hash)
     try:
-        for number, (offset, crc, size, mtime) in manifest["segments"].items():
-            path = events / segment_name(int(number))
+        for key, (offset, crc, size, mtime) in manifest["segments"].items():
+            path = _segment_path(layout, run_hash, key)
             st = os.stat(path)
             if st.st_size < offset or (st.st_size == size and st.st_mtime_ns != mtime):
                 return False
@@ -173,14 +192,13 @@ def _new_bytes(layout: RepoLayout, run_hash: str, store: SeriesDir) -> int:
         manifest = store.read_manifest() or {"segments": {}}
     except SeriesCorruptError:
         manifest = {"segments": {}}
-    events = layout.events_dir(run_hash)
     total = 0
-    for number in segment_numbers_in(events):
+    for stream, number, path in _segments(layout, run_hash):
         try:
-            size = os.stat(events / segment_name(number)).st_size
+            size = os.stat(path).st_size
         except FileNotFoundError:
             continue
-        done = manifest["segments"].get(str(number))
+        done = manifest["segments"].get(_segment_key(stream, number))
         total += size - (done[0] if isinstance(done, list) and done else 0)
     return total
 
@@ -195,13 +213,20 @@ def _catch_up_locked(layout: RepoLayout, run_hash: str, store: SeriesDir) -> dic
     if manifest is None:
         store.wipe()
         manifest = {"segments": {}, "sequences": {}}
-    offsets = {int(n): fp[0] for n, fp in manifest["segments"].items()}
-    follower = SegmentFollower(layout.events_dir(run_hash), offsets)
+    offsets = {key: fp[0] for key, fp in manifest["segments"].items()}
+    # One follower per stream, each from its offsets: a sequence is one stream's, normally
+    # (rank k's carry {"rank": k}); one that several streams write folds them stream by stream.
+    followers = []
+    for stream in layout.stream_ids(run_hash):
+        mine = {int(k.rpartition("/")[2]): off for k, off in offsets.items()
+                if k.rpartition("/")[0] == stream}
+        followers.append((stream, SegmentFollower(layout.events_dir(run_hash, stream), mine)))
     pending: dict[str, _Pending] = {}
     # The loop below runs once per event of the log: lookups are hoisted, and the context's
     # canonical bytes come from orjson directly (a decoded context is plain JSON already).
     get_pending, dumps, sort_keys, metric = pending.get, orjson.dumps, orjson.OPT_SORT_KEYS, ev.METRIC
-    for lines in follower.frames():
+    frames = (lines for _, follower in followers for lines in follower.frames())
+    for lines in frames:
         for event in _frame_events(lines):
             if event.get("type") != metric:
                 continue
@@ -222,7 +247,8 @@ def _catch_up_locked(layout: RepoLayout, run_hash: str, store: SeriesDir) -> dic
             p.values.append(value)
             p.epochs.append(epoch if type(epoch) is int else NO_EPOCH)
             p.timestamps.append(event.get("ts") or 0.0)
-    if not pending and follower.offsets == offsets:
+    now = {_segment_key(stream, n): off for stream, f in followers for n, off in f.offsets.items()}
+    if not pending and now == offsets:
         return manifest
     sequences: dict[str, Any] = manifest["sequences"]
     replaced: list[int] = []
@@ -235,9 +261,8 @@ def _catch_up_locked(layout: RepoLayout, run_hash: str, store: SeriesDir) -> dic
         _store_points(store, manifest, entry, p.columns())
         if entry["file"] != old_file:
             replaced.append(old_file)
-    events = layout.events_dir(run_hash)
-    manifest["segments"] = {str(n): _fingerprint(events / segment_name(n), off)
-                            for n, off in follower.offsets.items()}
+    manifest["segments"] = {key: _fingerprint(_segment_path(layout, run_hash, key), off)
+                            for key, off in now.items()}
     store.write_manifest(manifest)  # the commit point: before it, the old manifest holds
     for file_id in replaced:
         store.remove(file_id)

@@ -21,7 +21,14 @@ from aim.sdk import indexer
 from aim.storage.hashes import validate_run_hash
 from aim.storage.index import Index
 from aim.storage.layout import AIM_DIR, RepoLayout, resolve_aim_dir
-from aim.storage.lock import is_locked
+
+REMOTE_SCHEMES = ("s3://", "file://")  # a repository read from object storage (sdk/remote_view.py)
+
+
+def is_remote(path: object) -> bool:
+    """True for a repository given as an object-storage URI (``s3://``, or ``file://`` for a
+    folder used as a bucket)."""
+    return isinstance(path, str) and path.startswith(REMOTE_SCHEMES)
 
 
 class RepoStore:
@@ -35,6 +42,9 @@ class RepoStore:
         else:
             self.layout.check()
         self._index: Index | None = None
+        # The object-storage URI when this is a local view of one (``Repo("s3://...")``):
+        # read-only, runs are changed where they are written.
+        self.remote: str | None = None
 
     @property
     def path(self) -> Path:
@@ -102,12 +112,11 @@ class RepoStore:
         known = self.index.indexed()
         rows: list[dict[str, Any]] = []
         for h in indexer.run_hashes_on_disk(self.layout):
-            lock = self.layout.lock_file(h)
-            if h in known or not is_locked(lock):
+            if h in known or not self.layout.is_live(h):
                 continue
             try:
                 # The writer writes its pid into LOCK when it takes it, at the run's creation.
-                created: float | None = round(lock.stat().st_mtime, 3)
+                created: float | None = round(self.layout.run_dir(h).stat().st_mtime, 3)
             except OSError:
                 created = None
             rows.append({"hash": h, "experiment": None, "name": None, "description": None,
@@ -121,7 +130,7 @@ class RepoStore:
         live writer holds the run's lock."""
         if recorded not in (ev.STATUS_RUNNING, ev.STATUS_CRASHED):
             return recorded
-        return ev.STATUS_RUNNING if is_locked(self.layout.lock_file(run_hash)) else ev.STATUS_CRASHED
+        return ev.STATUS_RUNNING if self.layout.is_live(run_hash) else ev.STATUS_CRASHED
 
     def _decode_row(self, row: dict[str, Any]) -> dict[str, Any]:
         """An index row (``Index.run_rows``) as ``list_runs`` gives it, in place: tags and exact
@@ -170,7 +179,13 @@ def resolve_store(repo: RepoStore | str | os.PathLike[str] | None, *, create: bo
     """The store a Run should use: a store (a ``Repo`` is one), a path (created when
     ``create``), or the nearest ``.aim`` above the working directory (else a new one there)."""
     if isinstance(repo, RepoStore):
+        if repo.remote is not None and create:
+            raise ValueError(f"{repo.remote} is read here from a local view: a run writes to a local "
+                             "repository, shipped with `aim runs upload` (docs/distributed.md)")
         return repo
+    if is_remote(repo):
+        raise ValueError(f"a run writes to a local repository, not {repo}: ship it there with "
+                         "`aim runs upload` (docs/distributed.md)")
     if repo is None:
         found = find_repo_dir(Path.cwd())
         repo = found if found is not None else Path.cwd()

@@ -20,7 +20,7 @@ from aim.sdk import indexer
 from aim.sdk.log import iter_segment_events
 from aim.sdk.maintenance import Outcome, _each, delete, locked
 from aim.storage.hashes import is_run_hash
-from aim.storage.lock import RunLock, is_locked
+from aim.storage.lock import RunLocks, is_locked
 from aim.storage.segment_reader import SegmentScan, iter_payloads
 from aim.storage.transfer import list_leftovers, sweep_leftovers
 
@@ -108,7 +108,7 @@ def _check_run(repo: RepoStore, h: str, *, repair: bool, index: bool) -> list[Pr
     """verify's checks of one run directory (``index``: compare its index rows too)."""
     layout = repo.layout
     if _holds_no_event(layout.segment_paths(h)):
-        if is_locked(layout.lock_file(h)):
+        if layout.is_live(h):
             return []  # a live run that has not written its first frame yet
         p = Problem("orphan", f"runs/{h}",
                     "run without events: its writer died before its first frame was written")
@@ -138,7 +138,7 @@ def _remove_empty_run(repo: RepoStore, run_hash: str) -> bool:
     the directory appears: ``create_locked``). Done under the lock, so a resume cannot start
     meanwhile."""
     layout = repo.layout
-    lock = RunLock(layout.lock_file(run_hash))
+    lock = RunLocks(layout.lock_files(run_hash))
     try:
         lock.acquire()
     except (AimError, OSError):
@@ -155,28 +155,32 @@ def _remove_empty_run(repo: RepoStore, run_hash: str) -> bool:
 
 def _verify_run(repo: RepoStore, h: str, repair: bool, *, index: bool = True) -> list[Problem]:
     layout = repo.layout
-    live = is_locked(layout.lock_file(h))
     from aim.sdk.verify_blobs import check_blobs, referenced_blobs
 
-    paths = layout.segment_paths(h)
-    scans, seqs, found = [], [], []
+    found: list[Problem] = []
     blobs: set[str] = set()
-    for path in paths:
-        scan = SegmentScan(path)
-        events = list(iter_segment_events(path, scan))
-        seqs += [e.get("seq") for e in events]
-        blobs |= referenced_blobs(events)
-        scans.append(scan)
-    for scan in scans:
-        where = f"runs/{h}/events/{scan.path.name}"
-        for start, end in scan.damaged:
-            found.append(Problem("damaged", where,
-                                 f"damaged bytes {start}..{end} skipped; their events are lost"))
-        if scan.torn_tail and not (live and scan is scans[-1]):
-            found.append(Problem("torn_tail", where, f"{scan.torn_tail} bytes after the last good frame"))
-    expected = list(range(len(seqs)))
-    if seqs != expected:
-        found.append(Problem("seq_gap", f"runs/{h}", _describe_seq(seqs)))
+    live_streams = []
+    for stream in layout.stream_ids(h):  # each stream has its own seq, from 0
+        live = is_locked(layout.lock_file(h, stream))
+        live_streams.append(live)
+        scans, seqs = [], []
+        for path in layout.stream_segment_paths(h, stream):
+            scan = SegmentScan(path)
+            events = list(iter_segment_events(path, scan))
+            seqs += [e.get("seq") for e in events]
+            blobs |= referenced_blobs(events)
+            scans.append(scan)
+        for scan in scans:
+            where = f"runs/{h}/{scan.path.relative_to(layout.run_dir(h)).as_posix()}"
+            for start, end in scan.damaged:
+                found.append(Problem("damaged", where,
+                                     f"damaged bytes {start}..{end} skipped; their events are lost"))
+            if scan.torn_tail and not (live and scan is scans[-1]):
+                found.append(Problem("torn_tail", where, f"{scan.torn_tail} bytes after the last good frame"))
+        if seqs != list(range(len(seqs))):
+            where = f"runs/{h}" + (f"/streams/{stream}" if stream else "")
+            found.append(Problem("seq_gap", where, _describe_seq(seqs)))
+    live = any(live_streams)
     if repair and any(p.kind == "torn_tail" for p in found) and not live:
         try:
             with locked(repo, h):

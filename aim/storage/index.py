@@ -15,14 +15,14 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from aim.errors import AimError
 
-SCHEMA_VERSION = "3"  # 2: params_marks (exact params without the log); 3: objects
+SCHEMA_VERSION = "4"  # 2: params_marks (exact params without the log); 3: objects; 4: streams
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -63,6 +63,14 @@ CREATE TABLE IF NOT EXISTS objects (
     points INTEGER NOT NULL,
     last_step INTEGER NOT NULL,
     PRIMARY KEY (hash, name, context)
+);
+-- One row per stream of a run written by several writers (docs/distributed.md): that
+-- stream's own runs row as JSON. The runs row is the streams' merge, redone by each writer.
+CREATE TABLE IF NOT EXISTS streams (
+    hash TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    row TEXT NOT NULL,
+    PRIMARY KEY (hash, stream)
 );
 CREATE TABLE IF NOT EXISTS param_keys (
     hash TEXT NOT NULL,
@@ -228,6 +236,7 @@ class Index:
         objects: list[tuple[str, str, str, int, int]] | None = None,
         all_sequences: bool = False,
         if_unchanged: tuple[str, int] | bool | None = False,
+        streams: list[tuple[str, str]] | None = None,
     ) -> bool:
         """Upsert one run's row, and (when given) its sequences and param keys, atomically;
         return False when nothing was written.
@@ -239,6 +248,8 @@ class Index:
         index saw: ``(status, log_size)`` of the row then, or None when there was no row. When
         the row is no longer that (a writer resumed the run, wrote and closed between the replay
         and this write), nothing is written: an older state must not be put back.
+        ``streams``: the ``(stream, row JSON)`` of each of a multi-writer run's streams, replacing
+        the ones held (see ``write_stream``).
         """
         h = run_row["hash"]
         run_row = {**_ROW_DEFAULTS, **run_row}
@@ -265,7 +276,41 @@ class Index:
             if param_keys is not None:
                 db.execute("DELETE FROM param_keys WHERE hash = ?", (h,))
                 db.executemany("INSERT OR IGNORE INTO param_keys VALUES (?, ?)", [(h, k) for k in param_keys])
+            if streams is not None:
+                db.execute("DELETE FROM streams WHERE hash = ?", (h,))
+                db.executemany("INSERT INTO streams VALUES (?, ?, ?)", [(h, *st) for st in streams])
         return True
+
+    def write_stream(
+        self,
+        run_hash: str,
+        stream: str,
+        row_json: str,
+        sequences: list[tuple[str, str, int, int, str | None]],
+        objects: list[tuple[str, str, str, int, int]],
+        merge: Callable[[list[tuple[str, str]]], tuple[dict[str, Any], list[str]]],
+    ) -> None:
+        """A live writer of one stream of a multi-writer run: store its stream's row, upsert its
+        sequences and object sequences (never dropping the other streams'), and redo the run's
+        row and param keys from every stream's row (``merge``: ``(stream, row JSON)`` pairs to
+        the runs row and the param keys), in one transaction, so writers never undo each other."""
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO streams VALUES (?, ?, ?)", (run_hash, stream, row_json))
+            rows = db.execute("SELECT stream, row FROM streams WHERE hash = ?", (run_hash,)).fetchall()
+            run_row, param_keys = merge(rows)
+            run_row = {**_ROW_DEFAULTS, **run_row}
+            db.execute(
+                f"INSERT OR REPLACE INTO runs ({', '.join(RUN_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
+                tuple(run_row[c] for c in RUN_COLUMNS),
+            )
+            db.executemany("INSERT OR REPLACE INTO sequences VALUES (?, ?, ?, ?, ?, ?)",
+                           [(run_hash, *sq) for sq in sequences])
+            db.executemany("INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?)",
+                           [(run_hash, *o) for o in objects])
+            db.execute("DELETE FROM param_keys WHERE hash = ?", (run_hash,))
+            db.executemany("INSERT OR IGNORE INTO param_keys VALUES (?, ?)",
+                           [(run_hash, k) for k in param_keys])
 
     def update_run(self, run_hash: str, **fields: Any) -> bool:
         """Change some columns of one run's row; False when the run has no row."""
@@ -280,13 +325,13 @@ class Index:
     def remove_run(self, run_hash: str) -> None:
         """Forget a run (its directory is gone)."""
         with self._transaction() as db:
-            for table in ("runs", "sequences", "objects", "param_keys"):
+            for table in ("runs", "sequences", "objects", "param_keys", "streams"):
                 db.execute(f"DELETE FROM {table} WHERE hash = ?", (run_hash,))
 
     def clear(self) -> None:
         """Drop every row (reindex starts from here)."""
         with self._transaction() as db:
-            for table in ("runs", "sequences", "objects", "param_keys"):
+            for table in ("runs", "sequences", "objects", "param_keys", "streams"):
                 db.execute(f"DELETE FROM {table}")
 
     def run_rows(self, *, experiment: str | None = None, include_deleted: bool = False,

@@ -10,16 +10,45 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 from aim.errors import NotADirectoryRepoError, RepoFormatError, RepoNotFoundError
 from aim.storage.blobs import BLOBS_DIR, parse_blob_name
 from aim.storage.hashes import validate_run_hash
+from aim.storage.lock import is_locked
 
 AIM_DIR = ".aim"
 FORMAT_NAME = "aim-eventlog"
 FORMAT_VERSION = 1
 VERSION_LINE = f"{FORMAT_NAME} {FORMAT_VERSION}\n"
 SEGMENT_RE = re.compile(r"^(\d{8})\.jsonl\.zst\Z")
+# A run is the union of its streams (docs/distributed.md): the primary stream is the run's own
+# events/ and LOCK, as a single-process run has always had them; every other writer of the run
+# appends to runs/<hash>/streams/<id>/ with its own lock, seq and segments.
+PRIMARY = ""
+STREAMS_DIR = "streams"
+STREAM_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
+
+
+def is_stream_id(value: object) -> bool:
+    """True for the id of a secondary stream (``rank-3``); the primary's id is ``""``."""
+    return isinstance(value, str) and STREAM_ID_RE.match(value) is not None
+
+
+def validate_stream_id(value: object) -> str:
+    """Return ``value`` if it can name a stream (the primary's ``""`` included), else raise
+    ``ValueError``: checked before a stream id from a user or a listing becomes a path."""
+    if value == PRIMARY or is_stream_id(value):
+        return value  # type: ignore[return-value]
+    raise ValueError(f"invalid stream id {value!r}: expected 1-64 of a-z, 0-9, '_' and '-'")
+
+
+def stream_order(stream: str) -> list[Any]:
+    """Sort key of stream ids: the primary first, then numbers in ids compared as numbers
+    (``rank-2`` before ``rank-10``)."""
+    parts: list[Any] = re.split(r"(\d+)", stream)
+    parts[1::2] = [int(p) for p in parts[1::2]]
+    return [stream != PRIMARY, *parts]
 
 
 def segment_name(number: int) -> str:
@@ -69,13 +98,37 @@ class RepoLayout:
         """The directory of a run; the hash is validated before it becomes a path."""
         return self.runs / validate_run_hash(run_hash)
 
-    def events_dir(self, run_hash: str) -> Path:
-        """The directory holding a run's segments."""
-        return self.run_dir(run_hash) / "events"
+    def stream_dir(self, run_hash: str, stream: str = PRIMARY) -> Path:
+        """The directory of one of a run's streams (the run's own for the primary)."""
+        run_dir = self.run_dir(run_hash)
+        if validate_stream_id(stream) == PRIMARY:
+            return run_dir
+        return run_dir / STREAMS_DIR / stream
 
-    def lock_file(self, run_hash: str) -> Path:
-        """The run's writer lock file."""
-        return self.run_dir(run_hash) / "LOCK"
+    def events_dir(self, run_hash: str, stream: str = PRIMARY) -> Path:
+        """The directory holding the segments of one of a run's streams."""
+        return self.stream_dir(run_hash, stream) / "events"
+
+    def lock_file(self, run_hash: str, stream: str = PRIMARY) -> Path:
+        """The writer lock file of one of a run's streams."""
+        return self.stream_dir(run_hash, stream) / "LOCK"
+
+    def stream_ids(self, run_hash: str) -> list[str]:
+        """A run's streams in ``stream_order``: the primary, then those under ``streams/``
+        (a name that is not a stream id is ignored, never trusted as a path)."""
+        try:
+            names = os.listdir(self.run_dir(run_hash) / STREAMS_DIR)
+        except (FileNotFoundError, NotADirectoryError):
+            names = []
+        return [PRIMARY, *sorted(filter(is_stream_id, names), key=stream_order)]
+
+    def lock_files(self, run_hash: str) -> list[Path]:
+        """The lock files of every stream of a run (the primary's first)."""
+        return [self.lock_file(run_hash, s) for s in self.stream_ids(run_hash)]
+
+    def is_live(self, run_hash: str) -> bool:
+        """True while a live writer holds the lock of any of the run's streams."""
+        return any(is_locked(self.lock_file(run_hash, s)) for s in self.stream_ids(run_hash))
 
     @property
     def index_db(self) -> Path:
@@ -161,14 +214,19 @@ class RepoLayout:
             if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(entry, ignore_errors=True)
 
-    def segment_numbers(self, run_hash: str) -> list[int]:
-        """Sorted segment numbers of a run (empty when it has none)."""
-        return segment_numbers_in(self.events_dir(run_hash))
+    def segment_numbers(self, run_hash: str, stream: str = PRIMARY) -> list[int]:
+        """Sorted segment numbers of one of a run's streams (empty when it has none)."""
+        return segment_numbers_in(self.events_dir(run_hash, stream))
+
+    def stream_segment_paths(self, run_hash: str, stream: str = PRIMARY) -> list[Path]:
+        """The segment files of one of a run's streams, in order."""
+        d = self.events_dir(run_hash, stream)
+        return [d / segment_name(n) for n in self.segment_numbers(run_hash, stream)]
 
     def segment_paths(self, run_hash: str) -> list[Path]:
-        """A run's segment files in order."""
-        d = self.events_dir(run_hash)
-        return [d / segment_name(n) for n in self.segment_numbers(run_hash)]
+        """Every segment of a run: each stream's in order, streams in ``stream_ids`` order (a
+        single-writer run: its segments in order)."""
+        return [p for s in self.stream_ids(run_hash) for p in self.stream_segment_paths(run_hash, s)]
 
     def blobs_dir(self, run_hash: str) -> Path:
         """The directory holding a run's blobs (``storage/blobs.py``)."""
@@ -188,6 +246,41 @@ class RepoLayout:
         verify work from: its segments in order, then its blobs. (``LOCK`` is the live
         writer's, not the run's.)"""
         return self.segment_paths(run_hash) + self.blob_paths(run_hash)
+
+    def run_file_name(self, run_hash: str, path: Path) -> str:
+        """The name a manifest and a bucket key give one of ``run_files``: a primary segment's
+        file name (``00000003.jsonl.zst``), ``streams/<id>/`` and a secondary stream's segment
+        name, or ``blobs/`` and a blob's name."""
+        rel = path.relative_to(self.run_dir(run_hash)).parts
+        if rel[0] == STREAMS_DIR:  # streams/<id>/events/<segment>
+            return f"{STREAMS_DIR}/{rel[1]}/{rel[3]}"
+        if rel[0] == BLOBS_DIR:
+            return f"{BLOBS_DIR}/{rel[1]}"
+        return rel[1]
+
+    def run_file_path(self, run_hash: str, name: str) -> Path:
+        """Where the run file called ``name`` (``run_file_name``) lives; a name that is not one
+        (``valid_run_file_name``) raises ``ValueError`` before it becomes a path."""
+        if not valid_run_file_name(name):
+            raise ValueError(f"not a run file name: {name!r}")
+        parts = name.split("/")
+        if parts[0] == BLOBS_DIR:
+            return self.blobs_dir(run_hash) / parts[1]
+        if parts[0] == STREAMS_DIR:
+            return self.events_dir(run_hash, parts[1]) / parts[2]
+        return self.events_dir(run_hash) / name
+
+
+def valid_run_file_name(name: str) -> bool:
+    """True for a name ``RepoLayout.run_file_name`` gives: a segment's, ``streams/<id>/`` and
+    a segment's, or ``blobs/`` and a blob's (storage's definitions of each part)."""
+    parts = name.split("/")
+    if len(parts) == 1:
+        return parse_segment_name(name) is not None
+    if len(parts) == 2 and parts[0] == BLOBS_DIR:
+        return parse_blob_name(parts[1]) is not None
+    return (len(parts) == 3 and parts[0] == STREAMS_DIR and is_stream_id(parts[1])
+            and parse_segment_name(parts[2]) is not None)
 
 
 def pid_alive(pid: int) -> bool:

@@ -7,8 +7,10 @@ into the file so that a refused writer can say who holds it.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import shutil
 from pathlib import Path
 
 from aim.errors import RunLockedError
@@ -70,27 +72,53 @@ def create_locked(run_dir: Path, staging: Path, lock_name: str = "LOCK") -> RunL
 
     The directory is made as ``staging`` (under ``tmp/``), locked there, then renamed into
     place: no process ever sees the run directory without its live writer's lock, so a run
-    directory that holds no segment and whose lock is free is a writer that died before its
+    directory that holds no segment and whose locks are free is a writer that died before its
     first write (``aim storage verify --repair`` removes it). The flock belongs to the open
-    file, so it survives the rename.
+    file, so it survives the rename. ``lock_name`` may be a path inside the run directory
+    (``streams/rank-1/LOCK``: a rank that creates the run it joins). ``FileExistsError`` when
+    ``run_dir`` exists, or appears meanwhile (another rank created it first).
     """
     if run_dir.exists():
         raise FileExistsError(f"{run_dir} exists")
-    staging.mkdir(parents=True)
+    (staging / lock_name).parent.mkdir(parents=True)
     lock = RunLock(staging / lock_name)
     try:
         lock.acquire()
         os.rename(staging, run_dir)
-    except BaseException:
+    except BaseException as exc:
         lock.release()
-        try:
-            (staging / lock_name).unlink(missing_ok=True)
-            staging.rmdir()
-        except OSError:
-            pass  # a leftover in tmp/: verify --repair sweeps it
+        shutil.rmtree(staging, ignore_errors=True)  # a leftover in tmp/: verify --repair sweeps it
+        if isinstance(exc, OSError) and exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise FileExistsError(f"{run_dir} exists") from None
         raise
     lock.path = run_dir / lock_name
     return lock
+
+
+class RunLocks:
+    """The locks of every stream of one run, taken together (``RunLockedError`` naming the
+    first live holder, nothing held), so that maintenance never runs beside any writer."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.locks = [RunLock(p) for p in paths]
+
+    def acquire(self) -> None:
+        """Take every lock, or none."""
+        taken: list[RunLock] = []
+        try:
+            for lock in self.locks:
+                lock.path.parent.mkdir(parents=True, exist_ok=True)
+                lock.acquire()
+                taken.append(lock)
+        except BaseException:
+            for lock in taken:
+                lock.release()
+            raise
+
+    def release(self) -> None:
+        """Release every lock."""
+        for lock in self.locks:
+            lock.release()
 
 
 def read_holder_pid(path: Path) -> int | None:

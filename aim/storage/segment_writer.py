@@ -118,6 +118,23 @@ class SegmentWriter:
                 pass
 
 
+class NullWriter:
+    """A writer that keeps nothing: the sink of a run that records on another rank only
+    (``Run(ranks="zero")`` on rank k, docs/distributed.md)."""
+
+    bytes_written = 0
+
+    def write(self, data: bytes) -> int:
+        """Drop ``data``; return its length, as a write would."""
+        return len(data)
+
+    def seal(self) -> None:
+        """Nothing to seal."""
+
+    def abandon(self) -> None:
+        """Nothing to let go of."""
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:

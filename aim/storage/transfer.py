@@ -54,7 +54,7 @@ def place_run(files: list[Path], src_dir: Path, dest: RepoLayout, run_hash: str)
     try:
         for seg in files:
             out = work / seg.relative_to(src_dir)
-            out.parent.mkdir(exist_ok=True)
+            out.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.link(seg, out)
                 result.linked += 1

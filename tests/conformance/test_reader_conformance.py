@@ -181,3 +181,56 @@ def test_reading_one_type_skips_other_lines_on_their_bytes_but_never_misses_one(
     got = list(iter_events_of(layout.segment_paths(H), "log.line"))
     assert [e["line"] for e in got] == ["hi", "there"]
     assert list(iter_events_of(layout.segment_paths(H), "metric")) == [E2, E3]
+
+
+# --- streams (docs/format.md, "Streams") ------------------------------------------------------
+S0 = {"seq": 0, "ts": 0.5, "type": "stream.started", "hash": H, "stream": "rank-1", "experiment": "conf",
+      "rank": 1, "world_size": 2}
+S1 = {"seq": 1, "ts": 1.6, "type": "param.set", "path": ["lr"], "value": 0.9}
+S2 = {"seq": 2, "ts": 1.7, "type": "param.set", "path": ["other"], "value": 1}
+S3 = {"seq": 3, "ts": 2.2, "type": "metric", "name": "loss", "context": {"rank": 1}, "step": 0, "value": 7.0}
+S4 = {"seq": 4, "ts": 9.0, "type": "run.finished", "status": "finished"}
+END = {"seq": 4, "ts": 8.0, "type": "run.finished", "status": "finished"}
+
+
+def test_a_run_of_two_streams_written_by_hand(tmp_path):
+    from aim import Repo
+    from aim.sdk import indexer
+
+    layout, primary = _repo(tmp_path, frame(E0, E1) + frame(E2, E3, END))
+    other = layout.events_dir(H, "rank-1")
+    other.mkdir(parents=True)
+    (other.parent / "LOCK").touch()
+    (other / "00000000.jsonl.zst").write_bytes(frame(S0, S1, S2) + frame(S3, S4))
+    assert layout.stream_ids(H) == ["", "rank-1"]
+    # A reader that knows nothing of streams reads the primary as a whole, valid run.
+    alone = replay(H, iter_events([primary]))
+    assert alone.params == {"lr": 0.1} and alone.status == "finished" and alone.last_seq == 4
+    # The merged run: rank 0 wins lr, rank 1 adds its key and its sequence; the earliest start,
+    # the latest end, every event counted.
+    summary = indexer.replay_run(layout, H)[0]
+    assert summary.params == {"lr": 0.1, "other": 1}
+    assert sorted(k[1] for k in summary.sequences) == [b'{"rank":1}', b"{}"]
+    assert (summary.creation_time, summary.end_time, summary.status) == (0.5, 9.0, "finished")
+    assert summary.last_seq == 9 and summary.experiment == "conf"
+    repo = Repo(tmp_path)
+    assert repo.get_run(H)["other"] == 1
+    # aim runs tail prints every stream's lines, the primary's first, each stream in seq order.
+    proc = subprocess.run([sys.executable, "-m", "aim", "runs", "tail", H, "--repo", str(tmp_path)],
+                          capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    printed = [orjson.loads(line) for line in proc.stdout.splitlines()]
+    assert printed == [E0, E1, E2, E3, END, S0, S1, S2, S3, S4]
+
+
+def test_a_single_writer_run_has_no_trace_of_streams(tmp_path):
+    from aim import Run
+
+    with Run(repo=tmp_path, system_tracking_interval=None, capture_terminal_logs=False) as run:
+        run.track(1.0, name="loss")
+    layout = RepoLayout(resolve_aim_dir(tmp_path))
+    assert sorted(p.name for p in layout.run_dir(run.hash).iterdir()) == ["LOCK", "events"]
+    assert layout.stream_ids(run.hash) == [""]
+    events = list(iter_events(layout.segment_paths(run.hash)))
+    assert all(not {"rank", "world_size", "stream"} & e.keys() for e in events)
+    assert all(e["type"] != "stream.started" for e in events)

@@ -125,6 +125,7 @@ def upload(repo: str, bucket: str, prefix: str, endpoint_url: str | None, runs: 
     from aim.cli.options import open_repo
     from aim.sdk import backup
 
+    bucket, prefix = backup.split_location(bucket, prefix)
     backup.check_location(bucket, prefix)  # a bad name fails before anything is opened
     r = open_repo(repo)
     selected = _chosen(r, runs, experiment, older_than)
@@ -177,25 +178,48 @@ def _upload_line(rep: Any, where: str) -> str:
 @click.option("--list-snapshots", is_flag=True, help="List the snapshots in the bucket and exit.")
 @click.option("--dry-run", is_flag=True, help="Say what would be downloaded; write nothing (no repository "
                                               "is created).")
+@click.option("--follow", is_flag=True, help="Keep fetching what other machines ship until interrupted.")
+@click.option("--interval", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds between rounds with --follow.")
 @json_option
 def download(repo: str, bucket: str, prefix: str, endpoint_url: str | None, runs: tuple[str, ...],
              legacy_checksums: bool | None, snapshot: str | None, list_snapshots: bool, dry_run: bool,
-             as_json: bool) -> None:
+             follow: bool, interval: float, as_json: bool) -> None:
     """Fetch the segments of BUCKET missing here (all, or one snapshot's), verify every
-    SHA-256, never overwrite a local segment, then rebuild the index. The repository is
-    created when it does not exist."""
+    SHA-256, never overwrite a local segment, then bring the index up to date. The repository
+    is created when it does not exist. With --follow, keep fetching every --interval seconds:
+    the merged view of runs other machines write (docs/distributed.md)."""
     from aim.sdk import backup, restore
     from aim.sdk.repo import Repo
 
     # A bad name fails before anything is created (download creates the repository).
+    bucket, prefix = backup.split_location(bucket, prefix)
     backup.check_location(bucket, prefix, snapshot)
     store = _store(bucket, endpoint_url, legacy_checksums)
     if list_snapshots:
         for snap in restore.list_snapshots(store, prefix):
             click.echo(snap)
         return
-    # Checked before the repository is created: a failed download leaves nothing behind.
-    backup.require_bucket(store)
+    if follow and (dry_run or snapshot is not None):
+        raise click.UsageError("--follow fetches what arrives: it takes neither --dry-run nor --snapshot")
+    if not follow:  # a follower waits for the bucket its writers' first upload creates
+        # Checked before the repository is created: a failed download leaves nothing behind.
+        backup.require_bucket(store)
+    if follow:
+        r = Repo.from_path(repo, init=True)
+
+        def on_round(rep: Any) -> None:
+            if as_json:
+                echo_json(rep.to_json())
+            elif rep.new_segments or rep.conflicts:
+                click.echo(_download_line(rep, store.where, "downloaded"))
+
+        try:
+            restore.follow_download(r, store, prefix, list(runs) or None, interval=interval,
+                                    on_round=on_round)
+        except KeyboardInterrupt:
+            click.echo("stopped", err=True)
+        return
     if dry_run:
         from aim.storage.layout import RepoLayout, resolve_aim_dir
 
@@ -213,7 +237,13 @@ def download(repo: str, bucket: str, prefix: str, endpoint_url: str | None, runs
     if as_json:
         echo_json(rep.to_json())
         return
-    verb = "would download" if dry_run else "downloaded"
-    click.echo(f"{verb} {rep.new_segments} new segment{'s' if rep.new_segments != 1 else ''}{_blobs(rep)} "
-               f"({format_size(rep.new_bytes)}) of {rep.runs} run{'s' if rep.runs != 1 else ''} from "
-               f"{store.where}; {rep.already_here} already here")
+    click.echo(_download_line(rep, store.where, "would download" if dry_run else "downloaded"))
+
+
+def _download_line(rep: Any, where: str, verb: str) -> str:
+    line = (f"{verb} {rep.new_segments} new segment{'s' if rep.new_segments != 1 else ''}{_blobs(rep)} "
+            f"({format_size(rep.new_bytes)}) of {rep.runs} run{'s' if rep.runs != 1 else ''} from "
+            f"{where}; {rep.already_here} already here")
+    if rep.conflicts:
+        line += f"; {len(rep.conflicts)} conflict(s): " + "; ".join(rep.conflicts[:3])
+    return line
