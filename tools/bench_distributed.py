@@ -3,7 +3,8 @@
 ``dist_writers``
     Aggregate metric events/s of 1, 2, 4 and 8 writer processes (ranks of one job, torchrun's
     environment) tracking ``--dist-events`` events in all into **one run**, from a common start
-    to the last close. Floor, measured in the same round: the same processes each writing a
+    to the last ``flush()`` (every event in a frame on disk; the close after it is not timed,
+    because a single writer's close also folds its series and a multi-writer's does not). Floor, measured in the same round: the same processes each writing a
     run of its own (nothing shared at all). Reported: events/s, the ratio to the floor, and
     the ratio to one writer (target: it does not fall as writers are added).
 ``dist_visibility``
@@ -34,8 +35,8 @@ _VARS = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "TORCHELASTIC_R
 
 
 def writer_child(repo: str, events: int, go: str) -> None:
-    """One writer (``--dist-child``): open the run, wait for ``go`` to exist, track, close; print
-    the start and end times as JSON."""
+    """One writer (``--dist-child``): open the run, wait for ``go`` to exist, track and flush
+    (timed), close; print the start and end times as JSON."""
     from aim import Run
 
     run = Run(repo=repo, **QUIET)  # type: ignore[arg-type]
@@ -45,8 +46,10 @@ def writer_child(repo: str, events: int, go: str) -> None:
     t0 = time.time()
     for i in range(events):
         run.track(i * 0.001, name="loss", step=i)
-    run.close()
-    print(json.dumps({"t0": t0, "t1": time.time(), "hash": run.hash}), flush=True)
+    run.flush()  # every event in a frame on disk: the write path, timed
+    t1 = time.time()
+    run.close()  # untimed: a single writer's close also folds its series (a multi-writer's not)
+    print(json.dumps({"t0": t0, "t1": t1, "hash": run.hash}), flush=True)
 
 
 def _round(tmp: Path, n: int, events: int, shared: bool, tag: str) -> float:
@@ -54,11 +57,12 @@ def _round(tmp: Path, n: int, events: int, shared: bool, tag: str) -> float:
     repo = tmp / f"{tag}-{n}-{'one' if shared else 'own'}"
     go = tmp / f"{repo.name}.go"
     procs = []
+    job = f"bench-{tag}-{n}-{time.time_ns()}"
     for rank in range(n):
         env = {k: v for k, v in os.environ.items() if k not in _VARS}
         if shared and n > 1:
             env.update(WORLD_SIZE=str(n), RANK=str(rank), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(n),
-                       TORCHELASTIC_RUN_ID=f"bench-{tag}-{n}-{time.time_ns()}")
+                       TORCHELASTIC_RUN_ID=job)
         procs.append(subprocess.Popen(
             [sys.executable, __file__, "--dist-child", str(repo), str(events // n), str(go)],
             env=env, stdout=subprocess.PIPE, text=True))
