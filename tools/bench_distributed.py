@@ -4,9 +4,10 @@
     Aggregate metric events/s of 1, 2, 4 and 8 writer processes (ranks of one job, torchrun's
     environment) tracking ``--dist-events`` events in all into **one run**, from a common start
     to the last ``flush()`` (every event in a frame on disk; the close after it is not timed,
-    because a single writer's close also folds its series and a multi-writer's does not). Floor, measured in the same round: the same processes each writing a
-    run of its own (nothing shared at all). Reported: events/s, the ratio to the floor, and
-    the ratio to one writer (target: it does not fall as writers are added).
+    because a single writer's close also folds its series and a multi-writer's does not).
+    Floor, measured in the same round: the same processes each writing a run of its own
+    (nothing shared at all). Reported: events/s, the ratio to the floor, and the ratio to one
+    writer (target: it does not fall as writers are added).
 ``dist_visibility``
     The delay from a write on one "machine" (a repository with a writer sealing a segment
     every second, shipped by ``aim runs upload --follow --interval 0.5`` to moto's S3 server on

@@ -11,10 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import run_cli
-
 from aim import Repo, Run
 from aim.errors import RemoteError
+from tests.conftest import run_cli
 
 QUIET: dict[str, Any] = {"system_tracking_interval": None, "capture_terminal_logs": False}
 

@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 
-from tests.distributed.helpers import LAUNCHER_VARS, rank_env
-from tests.remote.conftest import s3_client
-
 from aim import Repo, Run
 from aim.remote.keys import InvalidRemoteNameError
 from aim.sdk import distributed
+from tests.distributed.helpers import LAUNCHER_VARS, rank_env
+from tests.remote.conftest import s3_client
 
 QUIET: dict[str, Any] = {"system_tracking_interval": None, "capture_terminal_logs": False}
 
@@ -80,8 +79,8 @@ def test_a_bad_location_is_refused_at_the_call_and_a_failing_store_loses_nothing
         Run(repo=repo_path, sync="s3://fine-bucket/p", sync_interval=0, **QUIET)
     monkeypatch.setenv("AIM_S3_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("AIM_S3_MAX_ATTEMPTS", "1")
-    with pytest.warns(RuntimeWarning, match="sync to unreachable failed"):
-        with Run(repo=repo_path, sync="s3://unreachable/p", **QUIET) as run:
-            run.track(1.0, name="loss")
+    with (pytest.warns(RuntimeWarning, match="sync to unreachable failed"),
+          Run(repo=repo_path, sync="s3://unreachable/p", **QUIET) as run):
+        run.track(1.0, name="loss")
     metric = Repo(repo_path).get_run(run.hash).get_metric("loss")
     assert metric is not None and list(metric.values) == [1.0]
