@@ -91,7 +91,7 @@ The read benchmarks (``read_iter_runs``, ``read_iter_runs_100k``, ``read_open_bi
 (``ui_runs_page``, ``ui_series``, ``ui_live_latency``, ``ui_server_rss``) in ``tools/bench_ui.py``,
 those of tracked objects (``objects_images``, ``objects_histograms``) in ``tools/bench_objects.py``,
 those of runs with several writers (``dist_writers``, ``dist_visibility``) in
-``tools/bench_distributed.py``.
+``tools/bench_distributed.py``, that of forks (``fork_disk``) in ``tools/bench_fork.py``.
 
 ``delete_cost_vs_size``
     Two closed runs, of 1,000 and ``--big-run-events`` (1,000,000) metric events, in one repo.
@@ -135,6 +135,8 @@ ALL = (
     "objects_images", "objects_histograms",
     # tools/bench_distributed.py
     "dist_writers", "dist_visibility",
+    # tools/bench_fork.py
+    "fork_disk",
 )
 BATCH = 20_000
 ROUNDS = 5  # floor, sync and async runs alternate this many times; medians are reported
@@ -742,6 +744,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dist-events", type=int, default=None,
                    help="events in all per round of dist_writers (400,000)")
     p.add_argument("--dist-rounds", type=int, default=None, help="rounds of dist_writers (3)")
+    p.add_argument("--fork-events", type=int, default=None,
+                   help="events in the big run of fork_disk (1,000,000)")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run in ~30 s")
     p.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     p.add_argument("--tmpdir", default=None, help="where to make the temporary directory")
@@ -754,12 +758,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         {"events": 100_000, "rss_events": 300_000, "runs": 300, "small_runs": 100, "lifecycle_runs": 30,
          "mgmt_runs": 1_000, "big_run_events": 1_000_000, "list_runs": 10_000,
          "ui_series_runs": 10, "ui_series_steps": 10_000, "object_images": 200, "object_histograms": 500,
-         "dist_events": 80_000, "dist_rounds": 1}
+         "dist_events": 80_000, "dist_rounds": 1, "fork_events": 100_000}
         if args.quick else
         {"events": 1_000_000, "rss_events": 10_000_000, "runs": 10_000, "small_runs": 500,
          "lifecycle_runs": 200, "mgmt_runs": 1_000, "big_run_events": 1_000_000, "list_runs": 100_000,
          "ui_series_runs": 100, "ui_series_steps": 100_000, "object_images": 2_000,
-         "object_histograms": 5_000, "dist_events": 400_000, "dist_rounds": 3}
+         "object_histograms": 5_000, "dist_events": 400_000, "dist_rounds": 3, "fork_events": 1_000_000}
     )
     for key, default in sizes.items():
         if getattr(args, key) is None:
@@ -904,6 +908,11 @@ def main(argv: list[str] | None = None) -> int:
             from bench_distributed import bench_distributed
 
             bench_distributed(args, tmp, only, emit, log)
+        if "fork_disk" in only:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from bench_fork import bench_fork_disk
+
+            bench_fork_disk(tmp, args.fork_events, emit, log)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log(f"done in {time.perf_counter() - t_start:.1f} s")

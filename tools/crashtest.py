@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """SIGKILL crash trials in every phase, then byte-level faults: ``python -m tools.crashtest --trials 500``.
 
-Trial ``i`` runs phase ``PHASES[i % 9]`` with seed ``SEED + i``; every kill is a real SIGKILL of
+Trial ``i`` runs phase ``PHASES[i % 11]`` with seed ``SEED + i``; every kill is a real SIGKILL of
 a real process at a seeded random moment of that phase:
 
 * ``create``: a training process killed while ``Run()`` creates its run (and, in half the trials,
@@ -13,7 +13,10 @@ a real process at a seeded random moment of that phase:
 * ``delete``/``prune``/``copy``/``move``: the management operation killed beside a live writer of
   another run (one trial in ten: at a targeted moment, right after a step on disk);
 * ``upload``: ``aim runs upload`` to a moto S3 server on 127.0.0.1 killed mid-way beside a live
-  writer.
+  writer;
+* ``fork``/``rewind``: a process forking (or rewinding) several runs of many segments, killed at
+  a random moment (``tests/crash/fork_checks.py``): no fork or a whole one, parents untouched,
+  runs rewound or not.
 
 After each kill: ``aim storage verify`` is clean, or reports only what the kill explains and is
 clean after ``--repair``; nothing flushed (or already in the repository) is lost or changed; the
@@ -50,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from tests.crash import checks, faults, manage_checks, upload_checks
+    from tests.crash import checks, faults, fork_checks, manage_checks, upload_checks
 except ModuleNotFoundError as exc:
     # Run as a script (`python tools/crashtest.py`), the repository root is not on sys.path.
     if exc.name not in ("tests", "tests.crash"):
@@ -58,7 +61,7 @@ except ModuleNotFoundError as exc:
     sys.exit("error: the checks live in the package tests.crash: run this from the repository root "
              "as `python -m tools.crashtest ...`")
 
-PHASES = ("create", "track", "rotate", "resume", "delete", "prune", "copy", "move", "upload")
+PHASES = ("create", "track", "rotate", "resume", "delete", "prune", "copy", "move", "upload", "fork", "rewind")
 MANAGE = ("delete", "prune", "copy", "move")
 TARGETED_EVERY = 10  # one management trial in ten kills at the targeted moment
 
@@ -69,6 +72,7 @@ class Setup:
     def __init__(self, base: Path, phases: set[str], quick: bool, stack: contextlib.ExitStack) -> None:
         self.open_seconds: dict[bool, float] = {}
         self.template: manage_checks.Template | None = None
+        self.fork_template: fork_checks.Template | None = None
         self.endpoint = ""
         self.upload_seconds = 0.0
         cal = base / "calibrate"
@@ -89,6 +93,9 @@ class Setup:
                                                "calibrate", None, writer_seed=1)
             assert t.seconds is not None, "the calibration upload did not finish"
             self.upload_seconds = t.seconds
+        if phases & set(fork_checks.OPS):
+            self.fork_template = fork_checks.build_template(
+                base / "fork-template" / "repo", **({"runs": 3, "steps": 1_000} if quick else {}))
         shutil.rmtree(cal, ignore_errors=True)
 
     def calibration(self) -> dict[str, float]:
@@ -97,6 +104,8 @@ class Setup:
             out |= {f"{op}_s": round(v, 3) for op, v in self.template.seconds.items()}
         if self.upload_seconds:
             out["upload_s"] = round(self.upload_seconds, 3)
+        if self.fork_template is not None:
+            out |= {f"{op}_s": round(v, 3) for op, v in self.fork_template.seconds.items()}
         return out
 
 
@@ -150,6 +159,15 @@ def upload_trial(seed: int, work: Path, setup: Setup) -> dict[str, Any]:
             "mid_way": t.shipped > 0 and not t.manifests}
 
 
+def fork_trial(phase: str, seed: int, work: Path, setup: Setup) -> dict[str, Any]:
+    template = setup.fork_template
+    assert template is not None
+    when = random.Random(f"{phase}-{seed}").uniform(0, 1.2 * template.seconds[phase])
+    t = fork_checks.run_killed(template, phase, work, when)
+    fork_checks.check(template, t)
+    return {"line": f"{len(t.done)}/{len(template.plan)} done", "finished": len(t.done) == len(template.plan)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.crashtest", description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, default=500)
@@ -180,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         "max_lost_events": 0, "max_lost_seconds": 0.0, "max_lost_flush_intervals": 0.0,
         "loss_slack_s": args.loss_slack, "torn_tails_natural": 0, "torn_tails_injected": 0,
         "torn_tails_repaired": 0, "open_kills": {"run_on_disk": 0, "opened": 0, "verify_repaired": 0},
-        "manage_kills_before_end": 0, "uploads_killed_mid_way": 0, "failed": [],
+        "manage_kills_before_end": 0, "uploads_killed_mid_way": 0, "fork_rewind_killed_mid_way": 0,
+        "failed": [],
     }
     guard = threading.Lock()
     done = 0
@@ -202,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                 run = lambda: manage_trial(phase, seed, work / "t", setup)  # noqa: E731
             elif phase == "upload":
                 run = lambda: upload_trial(seed, work / "t", setup)  # noqa: E731
+            elif phase in fork_checks.OPS:
+                run = lambda: fork_trial(phase, seed, work / "t", setup)  # noqa: E731
             else:
                 run = lambda: process_trial(phase, seed, work, setup, args.quick, args.loss_slack)  # noqa: E731
             try:
@@ -271,6 +292,9 @@ def _add(totals: dict[str, Any], phase_totals: dict[str, int], facts: dict[str, 
     if phase == "upload":
         totals["kills"] += 1
         totals["uploads_killed_mid_way"] += facts["mid_way"]
+    if phase in fork_checks.OPS:
+        totals["kills"] += 1
+        totals["fork_rewind_killed_mid_way"] += not facts["finished"]
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ RUN_STARTED: Final = "run.started"
 RUN_RESUMED: Final = "run.resumed"
 # The first event of a secondary stream: another writer (rank k of a job) joined the run.
 STREAM_STARTED: Final = "stream.started"
+# Markers (core/history.py): a fork's first own event, after the parent's history it links;
+# a rewind, recorded by a writer that resumes at an earlier step.
+RUN_FORKED: Final = "run.forked"
+RUN_REWOUND: Final = "run.rewound"
 RUN_FINISHED: Final = "run.finished"
 RUN_DELETED: Final = "run.deleted"
 RUN_RESTORED: Final = "run.restored"

@@ -16,6 +16,7 @@ from typing import Any
 
 from aim.core import events as ev
 from aim.core.encoding import context_key
+from aim.core.history import Bound, keeps
 from aim.core.params import as_path, copy_tree, delete_path, set_path
 
 # Indexes into a sequence entry.
@@ -45,6 +46,8 @@ class RunSummary:
     objects: dict[SeqKey, list[Any]] = field(default_factory=dict)
     # A run of several streams, merged from a replay: each stream's (id, summary, log bytes).
     streams: list[tuple[str, RunSummary, int]] = field(default_factory=list)
+    # A fork: {"hash": parent, "step": N}, from its run.forked event.
+    forked_from: dict[str, Any] | None = None
 
 
 OBJ_NEXT_STEP, OBJ_POINTS, OBJ_KIND, OBJ_CONTEXT = range(4)
@@ -112,6 +115,15 @@ def apply(summary: RunSummary, event: dict[str, Any]) -> None:
             summary.name = event["name"]
         summary.status = ev.STATUS_RUNNING
         summary.end_time = None
+    elif etype == ev.RUN_FORKED:
+        # A new run whose history so far is its parent's up to a step (core/history.py).
+        summary.creation_time = event.get("ts")
+        summary.experiment = event.get("experiment") or summary.experiment
+        summary.name = summary.description = None
+        summary.archived = summary.deleted = False
+        summary.forked_from = {"hash": event.get("from"), "step": event.get("step")}
+        summary.status = ev.STATUS_RUNNING
+        summary.end_time = None
     elif etype == ev.STREAM_STARTED:
         summary.creation_time = event.get("ts")
         summary.experiment = event.get("experiment") or "default"
@@ -151,7 +163,7 @@ def merge_streams(primary: RunSummary, others: list[RunSummary]) -> RunSummary:
     started = [s for s in (primary, *others) if s.creation_time is not None]
     first = primary if primary.creation_time is not None or not started else started[0]
     out.experiment, out.name, out.description = first.experiment, primary.name, primary.description
-    out.archived, out.deleted = primary.archived, primary.deleted
+    out.archived, out.deleted, out.forked_from = primary.archived, primary.deleted, primary.forked_from
     out.tags = list(primary.tags)
     times = [s.creation_time for s in started if s.creation_time is not None]
     out.creation_time = min(times) if times else None
@@ -200,9 +212,19 @@ def _overlay(base: dict[str, Any], top: dict[str, Any]) -> None:
             base[key] = copy_tree(value) if isinstance(value, dict) else value
 
 
-def replay(run_hash: str, events: Iterable[dict[str, Any]]) -> RunSummary:
-    """Fold a whole event stream into a fresh summary."""
+def replay(run_hash: str, events: Iterable[dict[str, Any]], bound: Bound | None = None) -> RunSummary:
+    """Fold a whole event stream into a fresh summary; with ``bound`` (``core.history``), the
+    step events a fork or rewind left out of the current history count only for ``last_seq``."""
     summary = RunSummary(hash=run_hash)
+    if bound is None:
+        for event in events:
+            apply(summary, event)
+        return summary
     for event in events:
-        apply(summary, event)
+        if keeps(bound, event):
+            apply(summary, event)
+        else:
+            seq = event.get("seq")
+            if isinstance(seq, int) and seq > summary.last_seq:
+                summary.last_seq = seq
     return summary

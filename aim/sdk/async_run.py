@@ -73,11 +73,14 @@ class AsyncRun(RunBase):
         ranks: str = "all",
         sync: str | None = None,
         sync_interval: float = 10.0,
+        fork_from: str | None = None,
+        fork_step: int | None = None,
+        rewind_to: int | None = None,
     ) -> None:
         self._configure(run_hash, repo, read_only, experiment, force_resume, flush_interval,
                         max_buffered_events, segment_max_bytes, segment_max_age,
                         system_tracking_interval, log_system_params, capture_terminal_logs, ranks,
-                        sync, sync_interval)
+                        sync, sync_interval, fork_from, fork_step, rewind_to)
         self._opened = False
         # Until open(): a frozen placeholder, so that any write says what to do.
         self.hash = run_hash  # type: ignore[assignment]

@@ -23,7 +23,7 @@ from aim.core import events as ev
 from aim.core.encoding import nonfinite_to_str
 from aim.core.values import to_json_form
 from aim.sdk import indexer
-from aim.sdk.log import iter_events
+from aim.sdk.log import iter_run_events
 from aim.sdk.store import RepoStore
 from aim.storage.blobs import RunBlobs
 
@@ -58,7 +58,7 @@ def write_metrics(repo: RepoStore, run_hashes: list[str], stream: TextIO, fmt: s
     rows = 0
     for h in run_hashes:
         pending: dict[tuple[Any, bytes], tuple[Any, ...]] = {}
-        for e in iter_events(repo.layout.segment_paths(h)):
+        for e in iter_run_events(repo.layout, h, ev.METRIC):
             if e.get("type") != ev.METRIC:
                 continue
             context = e.get("context") or {}
@@ -97,7 +97,7 @@ def write_objects(repo: RepoStore, run_hashes: list[str], stream: TextIO, fmt: s
     rows = 0
     for h in run_hashes:
         latest: dict[tuple[Any, bytes, Any], dict[str, Any]] = {}
-        for e in iter_events(repo.layout.segment_paths(h)):
+        for e in iter_run_events(repo.layout, h, ev.OBJECT):
             if e.get("type") == ev.OBJECT:
                 ctx = orjson.dumps(e.get("context") or {}, option=orjson.OPT_SORT_KEYS)
                 key = (e.get("name"), ctx, e.get("step"))

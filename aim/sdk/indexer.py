@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from aim.core import events as ev
+from aim.core.history import History
 from aim.core.params import leaf_keys
 from aim.core.projection import (
     LAST_VALUE,
@@ -63,6 +64,7 @@ def run_row(summary: RunSummary, log_size: int) -> dict[str, Any]:
         "tags": orjson.dumps(summary.tags).decode(),
         "log_size": log_size,
         **params_columns(summary.params),
+        "forked_from": orjson.dumps(summary.forked_from).decode() if summary.forked_from else "",
     }
 
 
@@ -162,9 +164,9 @@ def summary_from_row(row: dict[str, Any]) -> RunSummary:
 # Positions in a RUN_COLUMNS tuple (Index.run_tuples): listing 100k runs reads tuples, a dict
 # per row cost a tenth of the listing (tools/bench.py, read_iter_runs_100k).
 (_HASH, _EXPERIMENT, _NAME, _DESCRIPTION, _ARCHIVED, _DELETED, _STATUS, _CREATED, _ENDED,
- _LAST_SEQ, _TAGS, _PARAMS, _MARKS) = map(RUN_COLUMNS.index, (
+ _LAST_SEQ, _TAGS, _PARAMS, _MARKS, _FORKED) = map(RUN_COLUMNS.index, (
     "hash", "experiment", "name", "description", "archived", "deleted", "status",
-    "creation_time", "end_time", "last_seq", "tags", "params", "params_marks"))
+    "creation_time", "end_time", "last_seq", "tags", "params", "params_marks", "forked_from"))
 
 
 def summary_from_values(values: tuple[Any, ...]) -> RunSummary:
@@ -172,12 +174,15 @@ def summary_from_values(values: tuple[Any, ...]) -> RunSummary:
     tags = values[_TAGS]
     # Positional, in RunSummary's field order: keywords cost twice as much (1.2 us a run in
     # CPython 3.11), a sixth of listing 100k runs; tests/sdk/test_repo.py pins the order.
-    return RunSummary(
+    summary = RunSummary(
         values[_HASH], values[_EXPERIMENT], values[_NAME], values[_DESCRIPTION],
         bool(values[_ARCHIVED]), [] if tags == "[]" else orjson.loads(tags),
         _params(values[_PARAMS], values[_MARKS]), values[_CREATED], values[_ENDED],
         values[_STATUS], bool(values[_DELETED]), values[_LAST_SEQ],
     )
+    if values[_FORKED]:
+        summary.forked_from = orjson.loads(values[_FORKED])
+    return summary
 
 
 def indexed_sequences(index: Index, run_hash: str) -> dict[SeqKey, list[Any]]:
@@ -204,13 +209,19 @@ def replay_run(layout: RepoLayout, run_hash: str) -> tuple[RunSummary, list[Segm
 def replay_streams(layout: RepoLayout, run_hash: str) -> list[tuple[str, RunSummary, list[SegmentScan]]]:
     """Each of a run's streams folded on its own: ``(stream id, summary, scans)``, the
     primary first (``RepoLayout.stream_ids``)."""
-    return [(stream, *replay_stream(layout, run_hash, stream)) for stream in layout.stream_ids(run_hash)]
+    from aim.sdk.log import run_history  # zstandard: see replay_stream
+
+    history = run_history(layout, run_hash)
+    return [(stream, *replay_stream(layout, run_hash, stream, history))
+            for stream in layout.stream_ids(run_hash)]
 
 
-def replay_stream(layout: RepoLayout, run_hash: str, stream: str) -> tuple[RunSummary, list[SegmentScan]]:
-    """Fold one of a run's streams: its summary and the scans of its segments."""
+def replay_stream(layout: RepoLayout, run_hash: str, stream: str,
+                  history: History | None = None) -> tuple[RunSummary, list[SegmentScan]]:
+    """Fold one of a run's streams: its summary and the scans of its segments (``history``:
+    the run's markers, read when not given)."""
     # Imported here: listing runs from a healthy index never needs zstandard.
-    from aim.sdk.log import iter_segment_events
+    from aim.sdk.log import iter_segment_events, run_history
     from aim.storage.segment_reader import SegmentScan
 
     scans: list[SegmentScan] = []
@@ -221,7 +232,8 @@ def replay_stream(layout: RepoLayout, run_hash: str, stream: str) -> tuple[RunSu
             scans.append(scan)
             yield from iter_segment_events(path, scan)
 
-    return replay(run_hash, events()), scans
+    history = history if history is not None else run_history(layout, run_hash)
+    return replay(run_hash, events(), history.bound(stream)), scans
 
 
 def log_size(layout: RepoLayout, run_hash: str) -> int:

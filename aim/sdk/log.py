@@ -7,10 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from aim.core.encoding import decode_event
+from aim.core.history import History, Marker, keeps, marker_of
 from aim.storage.layout import RepoLayout
 from aim.storage.segment_follower import SegmentFollower
-from aim.storage.segment_reader import SegmentScan, iter_segment_lines
+from aim.storage.segment_reader import SegmentScan, first_payload, iter_segment_lines
 
 
 def iter_segment_events(path: Path, scan: SegmentScan | None = None) -> Iterator[dict[str, Any]]:
@@ -46,24 +49,71 @@ def iter_events_of(paths: list[Path], etype: str) -> Iterator[dict[str, Any]]:
                     yield event
 
 
+def run_history(layout: RepoLayout, run_hash: str, extra: Marker | None = None) -> History:
+    """The run's forks and rewinds (``core.history``), read from the first frame of each of
+    its primary segments: a writer session writes its markers first, and only there."""
+    markers = [] if extra is None else [extra]
+    for path in layout.stream_segment_paths(run_hash):
+        payload = first_payload(path)
+        if payload is None or (b'"run.forked"' not in payload and b'"run.rewound"' not in payload):
+            continue
+        for line in payload.splitlines():
+            if b'"run.forked"' in line or b'"run.rewound"' in line:
+                try:
+                    marker = marker_of(orjson.loads(line))
+                except orjson.JSONDecodeError:
+                    continue
+                if marker is not None:
+                    markers.append(marker)
+    return History(markers)
+
+
+def iter_run_events(layout: RepoLayout, run_hash: str, etype: str | None = None,
+                    everything: bool = False) -> Iterator[dict[str, Any]]:
+    """A run's events (of type ``etype``, when given), stream by stream in ``stream_ids``
+    order: its current history, or with ``everything`` what forks and rewinds left out too."""
+    history = None if everything else run_history(layout, run_hash)
+    for stream in layout.stream_ids(run_hash):
+        bound = history.bound(stream) if history else None
+        paths = layout.stream_segment_paths(run_hash, stream)
+        for event in iter_events_of(paths, etype) if etype is not None else iter_events(paths):
+            if bound is None or keeps(bound, event):
+                yield event
+
+
 def follow_batches(
-    layout: RepoLayout, run_hash: str, follow: bool = False, poll_interval: float = 0.25
+    layout: RepoLayout, run_hash: str, follow: bool = False, poll_interval: float = 0.25,
+    everything: bool = True,
 ) -> Iterator[list[bytes]]:
     """A run's stored JSON lines, exactly as stored, one list per poll (the first holds all
     that existed); with ``follow``, keep polling until the run's writer is gone (it closed,
     crashed or was killed) and everything it wrote was read. Only complete, checksum-verified
     frames are ever read. A run of several streams (docs/distributed.md): each poll reads each
     stream in turn, so every stream's lines keep their order; a stream that appears is
-    followed from its start, and following ends when no stream has a live writer."""
+    followed from its start, and following ends when no stream has a live writer. Without
+    ``everything``, only the run's current history: the step events forks and rewinds left out
+    are skipped (the markers are read again when the primary stream gains a segment)."""
     followers: dict[str, SegmentFollower] = {}
+    seen: list[Any] = [-1, History([])]  # primary segments when the markers were read; them
+
+    def current() -> History:
+        count = len(layout.segment_numbers(run_hash))
+        if count != seen[0]:
+            seen[:] = [count, run_history(layout, run_hash)]
+        return seen[1]
 
     def poll() -> list[bytes]:
         lines: list[bytes] = []
+        history = None if everything else current()
         for stream in layout.stream_ids(run_hash):
             follower = followers.get(stream)
             if follower is None:
                 follower = followers[stream] = SegmentFollower(layout.events_dir(run_hash, stream))
-            lines += follower.poll()
+            got = follower.poll()
+            bound = history.bound(stream) if history else None
+            if bound is not None:
+                got = [line for line in got if _line_kept(bound, line)]
+            lines += got
         return lines
 
     first = True
@@ -81,6 +131,16 @@ def follow_batches(
                     yield rest
                 return
             time.sleep(poll_interval)
+
+
+def _line_kept(bound: Any, line: bytes) -> bool:
+    """``keeps`` for a stored line, decoded only when it can be a step event."""
+    if b'"metric"' not in line and b'"object"' not in line:
+        return True
+    try:
+        return keeps(bound, decode_event(line))
+    except ValueError:
+        return True  # damage is for the readers that report it
 
 
 def follow_lines(

@@ -110,8 +110,9 @@ def _tip(repo: RepoStore, run_hash: str) -> Tip:
     return Tip(last_seq, summary.deleted, summary.status, size, summary)
 
 
-def _append(repo: RepoStore, run_hash: str, tip: Tip, events: list[tuple[str, dict[str, Any]]]) -> None:
-    """Write ``events`` as one frame in a new, sealed segment and update the index row."""
+def append_events(repo: RepoStore, run_hash: str, tip: Tip, events: list[tuple[str, dict[str, Any]]]) -> None:
+    """Write ``events`` as one frame in a new, sealed segment of the primary stream, with the
+    run's lock held (``locked``), and update the index row."""
     batch = []
     seq = tip.last_seq
     for etype, payload in events:
@@ -202,7 +203,7 @@ def delete_one(repo: RepoStore, run_hash: str) -> Outcome:
         if tip.deleted:
             _heal_row(repo, tip)
             return Outcome(run_hash, True, "already deleted")
-        _append(repo, run_hash, tip, [(ev.RUN_DELETED, {})])
+        append_events(repo, run_hash, tip, [(ev.RUN_DELETED, {})])
     return Outcome(run_hash, True, "deleted")
 
 
@@ -217,7 +218,7 @@ def restore_one(repo: RepoStore, run_hash: str) -> Outcome:
         if not tip.deleted:
             _heal_row(repo, tip)
             return Outcome(run_hash, True, "not deleted")
-        _append(repo, run_hash, tip, [(ev.RUN_RESTORED, {})])
+        append_events(repo, run_hash, tip, [(ev.RUN_RESTORED, {})])
     return Outcome(run_hash, True, "restored")
 
 
@@ -229,7 +230,7 @@ def edit(repo: RepoStore, run_hash: str, events: list[tuple[str, dict[str, Any]]
     with locked(repo, run_hash) as tip:
         if tip.deleted:
             raise AimError(f"run {run_hash} is deleted: restore it first")
-        _append(repo, run_hash, tip, events)
+        append_events(repo, run_hash, tip, events)
 
 
 def close(repo: RepoStore, hashes: Iterable[str]) -> list[Outcome]:
@@ -243,7 +244,7 @@ def close(repo: RepoStore, hashes: Iterable[str]) -> list[Outcome]:
             if tip.status not in (ev.STATUS_RUNNING, ev.STATUS_CRASHED):
                 _heal_row(repo, tip)
                 return Outcome(h, True, f"already {tip.status}")
-            _append(repo, h, tip, [(ev.RUN_FINISHED, {"status": ev.STATUS_TERMINATED,
+            append_events(repo, h, tip, [(ev.RUN_FINISHED, {"status": ev.STATUS_TERMINATED,
                                                         "reason": "closed after its writer died"})])
         return Outcome(h, True, "closed")
 

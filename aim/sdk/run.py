@@ -40,6 +40,11 @@ class Run(RunBase):
     other ranks' runs check values and keep nothing). ``sync="s3://bucket/prefix"`` ships this
     writer's sealed segments there every ``sync_interval`` seconds and at close, off the
     training thread (endpoint: ``$AIM_S3_ENDPOINT_URL``).
+
+    ``Run(fork_from=h, fork_step=N)`` starts a new run whose history up to step N (of every
+    sequence, with params, tags and experiment) is run h's, without copying h's sealed
+    segments; ``Run(run_hash=h, rewind_to=N)`` continues h from step N: what came after stays
+    in the log but leaves the run's current history (docs/fork.md).
     """
 
     def __init__(
@@ -60,11 +65,14 @@ class Run(RunBase):
         ranks: str = "all",
         sync: str | None = None,
         sync_interval: float = 10.0,
+        fork_from: str | None = None,
+        fork_step: int | None = None,
+        rewind_to: int | None = None,
     ) -> None:
         self._configure(run_hash, repo, read_only, experiment, force_resume, flush_interval,
                         max_buffered_events, segment_max_bytes, segment_max_age,
                         system_tracking_interval, log_system_params, capture_terminal_logs, ranks,
-                        sync, sync_interval)
+                        sync, sync_interval, fork_from, fork_step, rewind_to)
         self._open()
         if not read_only:
             self._start_flusher()

@@ -21,6 +21,7 @@ from aim.core.values import json_like, param_value
 from aim.errors import RunClosedError, RunWriteError
 from aim.sdk import capture, distributed, exit_hooks, indexer, series
 from aim.sdk.flush_thread import FlushThread
+from aim.sdk.fork import check_step
 from aim.sdk.objects.base import AimObject
 from aim.sdk.run_artifacts import RunArtifactsMixin
 from aim.sdk.run_objects import RunObjectsMixin, tracked_objects
@@ -65,8 +66,23 @@ class RunBase(RunSession, RunSequencesMixin, RunObjectsMixin, RunArtifactsMixin,
         ranks: str = distributed.RANKS_ALL,
         sync: str | None = None,
         sync_interval: float = DEFAULT_SYNC_INTERVAL,
+        fork_from: str | None = None,
+        fork_step: int | None = None,
+        rewind_to: int | None = None,
     ) -> None:
         """Check the arguments and set up in-memory state; no IO (safe on an event loop)."""
+        if fork_from is not None:
+            validate_run_hash(fork_from)
+            if run_hash is not None or read_only or rewind_to is not None:
+                raise ValueError("fork_from makes a new run: it takes no run_hash, read_only or rewind_to")
+        elif fork_step is not None:
+            raise ValueError("fork_step needs fork_from (the run to fork)")
+        if rewind_to is not None and (run_hash is None or read_only):
+            raise ValueError("rewind_to continues a run from an earlier step: it needs a run_hash, "
+                             "and a writer (not read_only)")
+        self._fork_from = fork_from
+        self._fork_step = None if fork_step is None else check_step(fork_step)
+        self._rewind_to = None if rewind_to is None else check_step(rewind_to)
         if ranks not in distributed.RANKS_CHOICES:
             raise ValueError(f"ranks must be one of {distributed.RANKS_CHOICES}, got {ranks!r}")
         if read_only and sync is not None:
@@ -261,6 +277,13 @@ class RunBase(RunSession, RunSequencesMixin, RunObjectsMixin, RunArtifactsMixin,
         """Remove a tag (no-op when absent)."""
         if tag in self._summary.tags:
             self._record(ev.TAG_REMOVED, {"tag": tag})
+
+    @property
+    def forked_from(self) -> dict[str, Any] | None:
+        """``{"hash": parent, "step": N}`` for a fork (``Run(fork_from=..., fork_step=...)``),
+        else None."""
+        forked = self._summary.forked_from
+        return dict(forked) if forked else None
 
     @property
     def creation_time(self) -> float | None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from aim.core import events as ev
 from aim.core.projection import CONTEXT, LAST_VALUE, NEXT_STEP
 from aim.errors import MissingExtraError
-from aim.sdk.log import iter_events_of
+from aim.sdk.log import iter_run_events
 from aim.sdk.metrics import ArrayView
 from aim.sdk.repo_read import OBJECT_PLURALS, sequence_types_of
 from aim.storage.context import Context
@@ -322,7 +322,7 @@ class RunReadMixin:
             if etype == ev.LOG_LINE and run._capturing:
                 _settle_capture()
             run._flush_blocking()  # a writer reads its own events: write them out first
-        yield from iter_events_of(run._store.layout.segment_paths(run.hash), etype)
+        yield from iter_run_events(run._store.layout, run.hash, etype)
 
     def get_terminal_logs(self) -> LogLines | None:
         """The captured terminal output as Aim's ``Logs`` sequence (``LogLine`` values, one

@@ -13,10 +13,13 @@ from typing import Any
 
 from aim.core import events as ev
 from aim.core.flush_policy import FlushPolicy
+from aim.core.history import Marker
 from aim.core.projection import RunSummary
 from aim.core.run_state import RunState
 from aim.errors import RunClosedError, RunNotFoundError
 from aim.sdk import distributed, indexer
+from aim.sdk.fork import fork_run
+from aim.sdk.log import run_history
 from aim.sdk.run_sequences import read_only_state
 from aim.sdk.run_sinks import CaptureSink, IndexSync
 from aim.sdk.run_sinks import now as _now
@@ -40,6 +43,9 @@ class RunSession:
     _experiment_arg: str | None
     _ranks: str
     _inert: bool
+    _fork_from: str | None
+    _fork_step: int | None
+    _rewind_to: int | None
     _job: distributed.JobWriter | None
     _closed: bool
     _lock: threading.Lock
@@ -75,14 +81,21 @@ class RunSession:
             self._state_track = self._state.track
             self._closed = True
             return
-        run_hash, job = distributed.resolve(run_hash, self._ranks)
+        if self._fork_from is not None:
+            run_hash, job = None, None
+        else:
+            run_hash, job = distributed.resolve(run_hash, self._ranks)
         self._job = job
+        if job is not None and self._rewind_to is not None:
+            raise ValueError("rewind_to rewinds a whole run: do it from one process, then train")
         if job is not None and self._ranks == distributed.RANKS_ZERO and job.rank != 0:
             self._open_inert(run_hash)
             return
         now = _now()
         log_size = 0
-        if run_hash is None:
+        if self._fork_from is not None:
+            log_size = self._open_fork()
+        elif run_hash is None:
             self.hash = new_run_hash()
             self._run_lock = create_locked(layout.run_dir(self.hash),
                                            layout.tmp / f"{self.hash}.{os.getpid()}")
@@ -101,9 +114,11 @@ class RunSession:
             )
         elif job is not None or self._hash_arg is None:  # a job's rank, or AIM_RUN_HASH
             log_size = self._attach(run_hash, job, now)
-        elif len(layout.stream_ids(run_hash)) > 1:
+        elif len(layout.stream_ids(run_hash)) > 1 or self._rewind_to is not None:
             # One process resuming a run that several wrote: it continues the primary stream,
-            # and keeps the index as a writer of several streams does.
+            # and keeps the index as a writer of several streams does. A rewind too.
+            self.hash = run_hash
+            self._require_run_dir()
             log_size = self._attach(run_hash, None, now)
         else:
             self.hash = run_hash
@@ -169,6 +184,7 @@ class RunSession:
         except FileExistsError:  # another rank (or an earlier run of the job) created it
             layout.stream_dir(run_hash, stream).mkdir(parents=True, exist_ok=True)
             self._take_lock(stream)
+        marker = None
         try:
             summary, scans = indexer.replay_stream(layout, run_hash, stream)
             row = self._store.index.run_row(run_hash)
@@ -176,6 +192,13 @@ class RunSession:
                 raise RunClosedError(
                     f"run {run_hash} is deleted", hint=f"restore it first: aim runs restore {run_hash}")
             repair_scans(scans)
+            if self._rewind_to is not None and summary.last_seq >= 0:
+                # run.resumed, then run.rewound: the state is the log's as the marker bounds it.
+                extents = {s: indexer.replay_stream(layout, run_hash, s)[0].last_seq
+                           for s in layout.stream_ids(run_hash) if s != PRIMARY}
+                marker = Marker(summary.last_seq + 2, self._rewind_to, extents)
+                history = run_history(layout, run_hash, extra=marker)
+                summary = indexer.replay_stream(layout, run_hash, stream, history)[0]
         except BaseException:
             self._run_lock.release()  # type: ignore[union-attr]
             raise
@@ -186,6 +209,8 @@ class RunSession:
         experiment = self._experiment_arg
         if summary.last_seq >= 0:
             self._state.record(ev.RUN_RESUMED, now, {"hash": run_hash, **where})
+            if marker is not None:
+                self._state.record(ev.RUN_REWOUND, now, {"step": marker.step, "extents": marker.extents})
             if stream == PRIMARY and experiment and experiment != summary.experiment:
                 self._state.record(ev.META_SET, now, {"field": "experiment", "value": experiment})
         elif stream == PRIMARY:
@@ -194,6 +219,22 @@ class RunSession:
         else:
             self._state.record(ev.STREAM_STARTED, now, {"hash": run_hash, "stream": stream,
                                                         "experiment": experiment or "default", **where})
+        return sum(scan.size for scan in scans)
+
+    def _open_fork(self) -> int:
+        """``Run(fork_from=h, fork_step=N)``: create the fork (``sdk/fork.py``) with its lock
+        held, and write it next; return its log size."""
+        layout = self._store.layout
+        parent = self._fork_from
+        assert parent is not None
+        step = self._fork_step
+        if step is None:  # the parent's whole history: its highest step
+            summary = indexer.replay_run(layout, parent)[0]
+            step = max((e[0] - 1 for e in (*summary.sequences.values(), *summary.objects.values())), default=0)
+        self.hash, self._run_lock = fork_run(self._store, parent, max(step, 0),
+                                             experiment=self._experiment_arg, hold_lock=True)
+        summary, scans = indexer.replay_stream(layout, self.hash, PRIMARY)
+        self._state = RunState(summary, self._policy)
         return sum(scan.size for scan in scans)
 
     def _open_inert(self, run_hash: str | None) -> None:

@@ -30,9 +30,12 @@ import orjson
 
 from aim.core import events as ev
 from aim.core.encoding import context_key
+from aim.core.history import keeps
 from aim.core.values import INT64_MAX, INT64_MIN, float_from_stored
-from aim.storage.layout import RepoLayout, segment_name, segment_numbers_in
+from aim.sdk.log import run_history
+from aim.storage.layout import PRIMARY, RepoLayout, segment_name, segment_numbers_in
 from aim.storage.segment_follower import SegmentFollower
+from aim.storage.segment_reader import first_payload
 from aim.storage.series_files import (
     NO_EPOCH,
     Columns,
@@ -186,6 +189,20 @@ def _catch_up_checked(layout: RepoLayout, run_hash: str, store: SeriesDir) -> di
         return _catch_up_locked(layout, run_hash, store)
 
 
+def _new_marker(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]) -> bool:
+    """True when a primary segment the store has not read holds a fork or rewind marker (a
+    writer session writes its markers in its segment's first frame, and only there)."""
+    folded = manifest["segments"]
+    for number in segment_numbers_in(layout.events_dir(run_hash)):
+        done = folded.get(_segment_key(PRIMARY, number))
+        if done and done[0] > 0:
+            continue
+        payload = first_payload(layout.events_dir(run_hash) / segment_name(number))
+        if payload is not None and (b'"run.forked"' in payload or b'"run.rewound"' in payload):
+            return True
+    return False
+
+
 def _new_bytes(layout: RepoLayout, run_hash: str, store: SeriesDir) -> int:
     """Bytes of log not folded in yet (all of it when the manifest is missing or bad)."""
     try:
@@ -210,9 +227,13 @@ def _catch_up_locked(layout: RepoLayout, run_hash: str, store: SeriesDir) -> dic
         manifest = None
     if manifest is not None and not _still_valid(layout, run_hash, manifest):
         manifest = None
+    if manifest is not None and _new_marker(layout, run_hash, manifest):
+        manifest = None  # a fork or rewind since: points already folded may have left the history
+    history = None
     if manifest is None:
         store.wipe()
         manifest = {"segments": {}, "sequences": {}}
+        history = run_history(layout, run_hash)
     offsets = {key: fp[0] for key, fp in manifest["segments"].items()}
     # One follower per stream, each from its offsets: a sequence is one stream's, normally
     # (rank k's carry {"rank": k}); one that several streams write folds them stream by stream.
@@ -222,17 +243,20 @@ def _catch_up_locked(layout: RepoLayout, run_hash: str, store: SeriesDir) -> dic
                 if k.rpartition("/")[0] == stream}
         followers.append((stream, SegmentFollower(layout.events_dir(run_hash, stream), mine)))
     pending: dict[str, _Pending] = {}
+    bounds = {stream: history.bound(stream) for stream, _ in followers} if history else {}
     # The loop below runs once per event of the log: lookups are hoisted, and the context's
     # canonical bytes come from orjson directly (a decoded context is plain JSON already).
     get_pending, dumps, sort_keys, metric = pending.get, orjson.dumps, orjson.OPT_SORT_KEYS, ev.METRIC
-    frames = (lines for _, follower in followers for lines in follower.frames())
-    for lines in frames:
+    frames = ((bounds.get(stream), lines) for stream, follower in followers for lines in follower.frames())
+    for bound, lines in frames:
         for event in _frame_events(lines):
             if event.get("type") != metric:
                 continue
             name, step, value = event.get("name"), event.get("step", 0), event.get("value")
             if type(name) is not str or type(step) is not int or step < 0:
                 continue
+            if bound is not None and not keeps(bound, event):
+                continue  # left out of the current history by a fork or a rewind
             context = event.get("context")
             key = name + "\0" + (dumps(context, option=sort_keys).decode() if context else "{}")
             p = get_pending(key)

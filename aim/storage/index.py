@@ -22,7 +22,8 @@ from typing import Any
 
 from aim.errors import AimError
 
-SCHEMA_VERSION = "4"  # 2: params_marks (exact params without the log); 3: objects; 4: streams
+SCHEMA_VERSION = "5"  # 2: params_marks (exact params without the log); 3: objects; 4: streams;
+# 5: forked_from
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -40,7 +41,8 @@ CREATE TABLE IF NOT EXISTS runs (
     tags TEXT NOT NULL,
     params TEXT NOT NULL,
     log_size INTEGER NOT NULL,
-    params_marks TEXT NOT NULL DEFAULT ''
+    params_marks TEXT NOT NULL DEFAULT '',
+    forked_from TEXT NOT NULL DEFAULT ''
 );
 -- Every listing's order, read off this index with no sort (a sort was a fifth of listing
 -- 100k runs: tools/bench.py). runs_by_time (creation_time alone) was its older form.
@@ -94,9 +96,10 @@ RUN_COLUMNS = (
     "params",
     "log_size",
     "params_marks",
+    "forked_from",
 )
 # Columns a row may leave out: params_marks is empty when no param needs a note.
-_ROW_DEFAULTS = {"params_marks": ""}
+_ROW_DEFAULTS = {"params_marks": "", "forked_from": ""}
 
 
 class IndexCorruptError(AimError):

@@ -79,6 +79,24 @@ def _resync(data: bytes, start: int) -> int | None:
     return None
 
 
+def first_payload(path: Path, probe: int = 1 << 20) -> bytes | None:
+    """The payload of a segment's first frame, when it is whole and verifies (None otherwise):
+    what a writer session wrote first. Reads ``probe`` bytes, the whole file only when the
+    first frame is longer."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(probe)
+            try:
+                return _try_frame(data, 0)[1]
+            except FrameError:
+                rest = f.read()
+            if not rest:
+                return None
+            return _try_frame(data + rest, 0)[1]
+    except (OSError, FrameError):
+        return None
+
+
 def scan_segment(path: Path) -> SegmentScan:
     """Read a whole segment and report its frames and damage (payloads are discarded)."""
     scan = SegmentScan(path)

@@ -41,6 +41,7 @@ def run_detail(repo: Repo, run_hash: str) -> dict[str, Any]:
 
     detail = run_attrs(repo, row, time.time())
     detail["deleted"] = bool(row["deleted"])
+    detail["forked_from"] = orjson.loads(row["forked_from"]) if row.get("forked_from") else None
     detail["params"] = to_json_form(params_from_row(row))
     detail["sequences"] = [
         {"name": name, "context": orjson.loads(context), "points": points, "last_step": last_step,

@@ -21,17 +21,18 @@ def _crashtest(*args: str, timeout: float = 400) -> tuple[int, dict]:
 
 
 def test_one_kill_in_every_phase_and_the_byte_faults_keep_every_promise(tmp_path: Path) -> None:
-    rc, report = _crashtest("--trials", "9", "--quick", "--jobs", "2", "--fault-stride", "32",
+    rc, report = _crashtest("--trials", "11", "--quick", "--jobs", "2", "--fault-stride", "32",
                             "--repo-dir", str(tmp_path))
     assert rc == 0 and report["failures"] == 0, report["failed"]
     assert report["corrupt_repos"] == 0 and report["lost_durable_events"] == 0
     assert set(report["phases"]) == {"create", "track", "rotate", "resume", "delete", "prune", "copy",
-                                     "move", "upload"}
+                                     "move", "upload", "fork", "rewind"}
     assert all(p == {"trials": 1, "failures": 0} for p in report["phases"].values()), report["phases"]
-    assert report["kills"] >= 9
+    assert report["kills"] >= 11
     faults = report["byte_faults"]
     assert faults["truncations"] >= 3 and faults["flips"] >= 3 and faults["zeros"] and faults["garbage"]
-    assert set(report["calibration"]) >= {"open_create_s", "open_resume_s", "delete_s", "upload_s"}
+    assert set(report["calibration"]) >= {"open_create_s", "open_resume_s", "delete_s", "upload_s", "fork_s",
+                                          "rewind_s"}
 
 
 def test_a_broken_promise_is_reported_and_fails_the_run(tmp_path: Path) -> None:

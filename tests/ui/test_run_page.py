@@ -118,3 +118,21 @@ def test_running_run_is_live(repo_path, aim_up, page, shot):
         proc.wait(timeout=30)
     page.wait_for_function("document.querySelector('[data-testid=run-status]').textContent === 'finished'",
                            timeout=20_000)
+
+
+def test_a_fork_shows_its_parent_and_step(repo_path, aim_up, page, shot):
+    from aim import Repo
+    from aim.sdk.fork import fork_run
+
+    parent = make_run(repo_path, "p", steps=8)
+    child, _ = fork_run(Repo(repo_path), parent, 4, finished=True)
+    server = aim_up(repo_path)
+    page.goto(f"{server.base}/run/{child}")
+    page.wait_for_selector("[data-testid=run-forked-from]")
+    assert page.text_content("[data-testid=run-forked-from]") == f"forked from {parent} at step 4"
+    page.click("[data-testid=run-forked-from] a")
+    page.wait_for_url(f"**/run/{parent}")
+    page.wait_for_selector("[data-testid=run-hash]")
+    assert page.text_content("[data-testid=run-hash]") == parent
+    assert page.query_selector("[data-testid=run-forked-from]") is None
+    shot(page, "fork")

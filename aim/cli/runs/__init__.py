@@ -21,6 +21,8 @@ COMMANDS = {
     "close": ("aim.cli.runs.lifecycle", "close"),
     "cp": ("aim.cli.runs.transfer", "cp"),
     "mv": ("aim.cli.runs.transfer", "mv"),
+    "fork": ("aim.cli.runs.branch", "fork"),
+    "rewind": ("aim.cli.runs.branch", "rewind"),
 }
 
 

@@ -28,9 +28,12 @@ def _type_matches(etype: str, wanted: tuple[str, ...]) -> bool:
 @click.option("--since", type=click.IntRange(min=0), default=None, help="Only events with seq >= SEQ.")
 @click.option("-n", "--lines", "last", type=click.IntRange(min=0), default=None,
               help="Start with the last N matching events (default: all).")
+@click.option("--all", "everything", is_flag=True,
+              help="Also the points a fork or rewind left out of the run's current history.")
 def tail(repo: str, run_hash: str, follow: bool, types: tuple[str, ...], name: str | None,
-         since: int | None, last: int | None) -> None:
-    """Print a run's events as JSON lines, exactly as stored (pipe them to jq).
+         since: int | None, last: int | None, everything: bool) -> None:
+    """Print a run's events as JSON lines, exactly as stored (pipe them to jq): its current
+    history (after a rewind, the points past its step are left out; --all shows them).
 
     Follows across segment rotation, resumes and tombstones; with -f it decodes only complete,
     checksum-verified frames, and exits by itself when the run's writer is gone.
@@ -59,7 +62,7 @@ def tail(repo: str, run_hash: str, follow: bool, types: tuple[str, ...], name: s
         return since is None or (isinstance(e.get("seq"), int) and e["seq"] >= since)
 
     out = sys.stdout.buffer
-    for i, batch in enumerate(follow_batches(r.layout, run_hash, follow=follow)):
+    for i, batch in enumerate(follow_batches(r.layout, run_hash, follow=follow, everything=everything)):
         lines = [line for line in batch if keep(line)]
         if i == 0 and last is not None:
             lines = lines[-last:] if last else []

@@ -82,7 +82,10 @@ export function mount(root, match) {
         h("span", {}, "experiment ", h("b", { "data-testid": "run-experiment" }, r.experiment || "—")),
         h("span", {}, "created ", h("b", {}, fmtTime(r.created))),
         h("span", {}, "ended ", h("b", {}, r.ended ? fmtTime(r.ended) : "—")),
-        h("span", {}, "duration ", h("b", { "data-testid": "run-duration" }, fmtDuration(r.duration)))),
+        h("span", {}, "duration ", h("b", { "data-testid": "run-duration" }, fmtDuration(r.duration))),
+        r.forked_from ? h("span", { "data-testid": "run-forked-from" }, "forked from ",
+          h("a", { href: `/run/${r.forked_from.hash}`, class: "run-link" }, h("code", {}, r.forked_from.hash)),
+          ` at step ${r.forked_from.step}`) : null),
       r.description ? h("p", { class: "run-desc", "data-testid": "run-description" }, r.description) : null,
       h("div", { class: "row-inline", "data-testid": "run-tags" }, h("span", { class: "muted" }, "tags"), tags, tagInput),
     ].filter(Boolean)); // replaceChildren would print a null as "null"
