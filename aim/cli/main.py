@@ -20,6 +20,7 @@ LAZY_GROUPS = {
     "runs": ("aim.cli.runs", "runs"),
     "storage": ("aim.cli.storage", "storage"),
     "up": ("aim.cli.up", "up"),
+    "convert": ("aim.cli.convert", "convert"),
 }
 
 

@@ -134,6 +134,18 @@ def param_value(value: Any, path: tuple[str, ...]) -> Stored:
     return out
 
 
+def param_payload(value: Any, path: tuple[str, ...]) -> dict[str, Any]:
+    """The fields of a ``param.set`` event setting ``path`` to ``value`` (made plain, with the
+    paths of its non-finite floats and bytes), or the precise exception."""
+    stored = param_value(value, path)
+    payload: dict[str, Any] = {"path": list(path), "value": stored.value}
+    if stored.floats:
+        payload["floats"] = stored.floats
+    if stored.bytes:
+        payload["bytes"] = stored.bytes
+    return payload
+
+
 def json_like(value: Any, path: tuple[str, ...]) -> tuple[Any, list[list[str]]]:
     """``param_value`` for values that must hold no bytes (log record fields): the stored copy
     and the paths of non-finite floats."""

@@ -37,6 +37,10 @@ class _Hub:
     # (the pump threads take only ``lock``, so stopping, which waits for them, holds ``switch``).
     def add_terminal(self, key: int, sink: Any, mode: str = "auto") -> None:
         with self.switch:
+            if self.terminal is not None:
+                # What was written before this run opened belongs to the runs open then: let it
+                # reach them first (found by CI: "both open" recorded by a run opened after it).
+                self.terminal.settle()
             with self.lock:
                 self.captured[key] = sink
             if self.terminal is None:

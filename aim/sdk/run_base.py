@@ -17,7 +17,7 @@ from aim.core import events as ev
 from aim.core.flush_policy import FlushPolicy
 from aim.core.params import as_path, copy_tree, get_path
 from aim.core.projection import RunSummary
-from aim.core.values import json_like, param_value
+from aim.core.values import json_like, param_payload
 from aim.errors import RunClosedError, RunWriteError
 from aim.sdk import capture, distributed, exit_hooks, indexer, series
 from aim.sdk.flush_thread import FlushThread
@@ -164,14 +164,7 @@ class RunBase(RunSession, RunSequencesMixin, RunObjectsMixin, RunArtifactsMixin,
     # --- params, tags, metadata ----------------------------------------------------------------
     def __setitem__(self, key: str | tuple[str, ...], value: Any) -> None:
         """Set a param (nested values allowed): ``run["hparams"] = {"lr": 0.1}``."""
-        path = as_path(key)
-        stored = param_value(value, path)
-        payload: dict[str, Any] = {"path": list(path), "value": stored.value}
-        if stored.floats:
-            payload["floats"] = stored.floats
-        if stored.bytes:
-            payload["bytes"] = stored.bytes
-        self._record(ev.PARAM_SET, payload)
+        self._record(ev.PARAM_SET, param_payload(value, as_path(key)))
 
     def __getitem__(self, key: str | tuple[str, ...] | EllipsisType) -> Any:
         """A copy of the param at ``key``; ``KeyError`` when absent. ``run[...]`` is every

@@ -1,0 +1,25 @@
+"""What an import did: the counts every importer reports (``aim convert ... --json``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class ConvertReport:
+    """Runs imported now, runs already here (a second import adds nothing), points written,
+    source entries skipped (a kind this importer does not map), and source runs that could not
+    be read (each with its reason; the others were imported)."""
+
+    source: str
+    location: str
+    runs: int = 0
+    already: int = 0
+    points: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)

@@ -1,0 +1,139 @@
+"""``aim convert tensorboard LOGDIR``: TensorBoard event files as runs (docs/convert.md).
+
+Which folders are runs, as Aim's converter has it: a folder of event files at depth 1 under
+LOGDIR is a run; at depth 2 or more, the folder above is the run and the event files' folder
+names the context (``{"entry": "train"}``: ``logs/exp1/train/events...`` and
+``logs/exp1/val/events...`` are one run ``exp1`` with two entries). Event files directly in
+LOGDIR make a run of LOGDIR itself.
+
+What is read, with the tensorboard package's own reader (``EventFileLoader``, no TensorFlow):
+scalars (``simple_value``, and scalar tensors of the scalars plugin, float64 bit for bit), each
+point at its step with its ``wall_time``. Other plugins (images, histograms, text, hparams) are
+counted as skipped. Each run gets the param ``tensorboard_logdir`` (its folder), its experiment
+is the name given (default ``tensorboard``) and its name the folder's path under LOGDIR.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aim.core import events as ev
+from aim.errors import MissingExtraError
+from aim.sdk.convert.builder import RunBuilder, source_hash
+from aim.sdk.convert.report import ConvertReport
+from aim.sdk.store import RepoStore
+
+EVENT_FILE_MARK = "tfevents"
+SCALAR_PLUGINS = ("", "scalars")
+
+
+@dataclass
+class TbRun:
+    """One run to import: its folder and its event files, each with its context."""
+
+    folder: Path
+    name: str
+    files: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
+
+
+def find_runs(logdir: Path) -> list[TbRun]:
+    """The runs under ``logdir`` (see the module docstring), sorted by name."""
+    logdir = logdir.absolute()
+    runs: dict[Path, TbRun] = {}
+    for root, dirs, files in os.walk(logdir):
+        dirs.sort()
+        for name in sorted(files):
+            if EVENT_FILE_MARK not in name:
+                continue
+            rel = Path(root).relative_to(logdir).parts
+            if len(rel) >= 2:
+                folder, context = logdir.joinpath(*rel[:-1]), {"entry": rel[-1]}
+            else:
+                folder, context = Path(root), {}
+            run = runs.get(folder)
+            if run is None:
+                shown = folder.relative_to(logdir).as_posix()
+                run = runs[folder] = TbRun(folder, shown if shown != "." else logdir.name)
+            run.files.append((Path(root) / name, context))
+    return sorted(runs.values(), key=lambda r: r.name)
+
+
+def _loader() -> Any:
+    try:
+        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    except ImportError:
+        raise MissingExtraError("aim convert tensorboard reads event files with the tensorboard package",
+                                hint="pip install 'aim[tensorboard]'") from None
+    return EventFileLoader
+
+
+def _scalars(path: Path, skipped: Callable[[], None]) -> Iterator[tuple[str, int, float, Any]]:
+    """``(tag, step, wall_time, value)`` of every scalar in one event file."""
+    from tensorboard.util import tensor_util
+
+    for event in _loader()(str(path)).Load():
+        if not event.HasField("summary"):
+            continue
+        for value in event.summary.value:
+            plugin = value.metadata.plugin_data.plugin_name
+            if value.HasField("simple_value"):
+                yield value.tag, event.step, event.wall_time, float(value.simple_value)
+            elif value.HasField("tensor") and plugin in SCALAR_PLUGINS:
+                array = tensor_util.make_ndarray(value.tensor)
+                if array.size == 1 and array.dtype.kind in "fiu":
+                    yield value.tag, event.step, event.wall_time, array.reshape(()).item()
+                else:
+                    skipped()
+            else:
+                skipped()
+
+
+def convert_tensorboard(repo: RepoStore, logdir: str | os.PathLike[str], experiment: str = "tensorboard",
+                        progress: Callable[[int], None] | None = None) -> ConvertReport:
+    """Import every run under ``logdir`` not imported yet; see the module docstring."""
+    root = Path(logdir).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"no folder {root}")
+    _loader()  # the missing extra is said before anything is written
+    report = ConvertReport("tensorboard", str(root))
+    for tb in find_runs(root):
+        run_hash = source_hash("tensorboard", str(tb.folder.absolute()))
+        if RunBuilder.exists(repo, run_hash):
+            report.already += 1
+        else:
+            _import_run(repo, tb, run_hash, experiment, report)
+        if progress is not None:
+            progress(1)
+    return report
+
+
+def _import_run(repo: RepoStore, tb: TbRun, run_hash: str, experiment: str, report: ConvertReport) -> None:
+    builder = RunBuilder(repo, run_hash)
+    try:
+        points: list[tuple[float, int, str, dict[str, Any], Any]] = []
+
+        def skip() -> None:
+            report.skipped += 1
+
+        for path, context in tb.files:
+            for tag, step, wall_time, value in _scalars(path, skip):
+                points.append((wall_time, step, tag, context, value))
+        points.sort(key=lambda p: (p[0], p[1]))  # the order the source recorded them in
+        first = points[0][0] if points else os.stat(tb.folder).st_mtime
+        last = points[-1][0] if points else first
+        builder.start(round(first, 3), experiment, tb.name)
+        builder.param("tensorboard_logdir", str(tb.folder.absolute()), round(first, 3))
+        for wall_time, step, tag, context, value in points:
+            builder.metric(tag, value, step, wall_time, context)
+        builder.finish(ev.STATUS_FINISHED, round(last, 3))
+        builder.commit()
+    except Exception as exc:  # one unreadable source run is reported, never the whole import
+        builder.abort()
+        report.errors.append(f"{tb.folder}: {type(exc).__name__}: {exc}")
+        return
+    report.runs += 1
+    report.points += builder.points

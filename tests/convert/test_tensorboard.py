@@ -1,0 +1,128 @@
+"""``aim convert tensorboard``: real event files written by torch's SummaryWriter (the
+tensorboard package's format), converted through the real CLI and compared value for value;
+a second import adds nothing, a killed import rerun gives the same result, the source is
+never modified."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from aim import Repo
+from tests.conftest import run_cli
+
+torch_tb = pytest.importorskip("torch.utils.tensorboard")
+
+STEPS = 25
+
+
+def write_logs(logdir: Path, runs: int = 2) -> dict[str, dict[tuple[str, str | None], list[tuple[int, float]]]]:
+    """Event files as a training script writes them; returns what each run holds:
+    run name -> (tag, entry) -> [(step, value as the file stores it)]."""
+    expected: dict[str, dict[tuple[str, str | None], list[tuple[int, float]]]] = {}
+    rng = np.random.default_rng(7)
+    for k in range(runs):
+        name = f"exp{k}"
+        expected[name] = {}
+        for entry in ("train", "val"):
+            writer = torch_tb.SummaryWriter(str(logdir / name / entry))
+            points = []
+            for step in range(STEPS):
+                value = float(rng.normal())
+                writer.add_scalar("loss", value, step)  # float32 in the file (simple_value)
+                points.append((step, float(np.float32(value))))
+            writer.close()
+            expected[name][("loss", entry)] = points
+        writer = torch_tb.SummaryWriter(str(logdir / name))
+        exact = []
+        for step in range(0, STEPS, 5):
+            value = 1 / 3 + step * 1e-12 + k
+            writer.add_scalar("lr", value, step, new_style=True, double_precision=True)  # float64
+            exact.append((step, value))
+        writer.add_image("sample", np.zeros((3, 4, 4), dtype=np.uint8), 0)  # not mapped: skipped
+        writer.close()
+        expected[name][("lr", None)] = exact
+    return expected
+
+
+def digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(folder)).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def convert(repo: Path, logdir: Path, *extra: str) -> dict[str, Any]:
+    out = run_cli("convert", "tensorboard", str(logdir), "--repo", str(repo), "--json", *extra, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def read_back(repo: Path) -> dict[str, dict[tuple[str, str | None], list[tuple[int, float]]]]:
+    r = Repo(repo)
+    got = {}
+    for run in r.iter_runs():
+        seqs = {}
+        for m in run.metrics():
+            ctx = m.context.to_dict()
+            seqs[(m.name, ctx.get("entry"))] = list(zip(m.steps, m.values))
+        got[run.name] = seqs
+    return got
+
+
+def test_event_files_become_runs_point_for_point(tmp_path: Path) -> None:
+    logdir, repo = tmp_path / "logs", tmp_path / "repo"
+    expected = write_logs(logdir)
+    before = digest(logdir)
+    report = convert(repo, logdir)
+    assert report["runs"] == 2 and report["already"] == 0 and not report["errors"]
+    assert report["points"] == 2 * (2 * STEPS + STEPS // 5) and report["skipped"] >= 2  # the images
+    assert read_back(repo) == expected  # float32 values as stored, the float64 ones bit for bit
+    r = Repo(repo)
+    run = next(iter(r.iter_runs()))
+    assert run.experiment == "tensorboard" and run["tensorboard_logdir"].endswith(run.name)
+    metric = run.get_metric("loss", {"entry": "train"})
+    assert metric is not None and all(1e9 < t < 2e10 for t in metric.timestamps)  # the files' wall times
+    assert run.creation_time is not None and run.creation_time <= min(metric.timestamps) + 0.001
+    assert digest(logdir) == before  # the source is only read
+
+    again = convert(repo, logdir)  # idempotent
+    assert again["runs"] == 0 and again["already"] == 2 and again["points"] == 0
+    assert read_back(repo) == expected
+    assert run_cli("storage", "verify", "--repo", str(repo)).returncode == 0
+
+
+def test_a_killed_import_rerun_gives_the_same_runs(tmp_path: Path) -> None:
+    logdir = tmp_path / "logs"
+    expected = write_logs(logdir, runs=5)
+    rng = random.Random(19)
+    for attempt in range(3):
+        repo = tmp_path / f"repo{attempt}"
+        proc = subprocess.Popen([sys.executable, "-m", "aim", "convert", "tensorboard", str(logdir),
+                                 "--repo", str(repo)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.8, 3.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        report = convert(repo, logdir)
+        assert report["runs"] + report["already"] == 5 and not report["errors"]
+        assert read_back(repo) == expected
+        verify = run_cli("storage", "verify", "--repair", "--repo", str(repo))
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_bad_input_is_one_line(tmp_path: Path) -> None:
+    out = run_cli("convert", "tensorboard", str(tmp_path / "missing"), "--repo", str(tmp_path / "r"))
+    assert out.returncode == 2 and "no folder" in out.stderr and "Traceback" not in out.stderr
+    both = run_cli("convert", "tensorboard", "a", "--logdir", "b", "--repo", str(tmp_path / "r"))
+    assert both.returncode == 2 and "once" in both.stderr
