@@ -82,6 +82,9 @@ class RunSession:
             self._closed = True
             return
         if self._fork_from is not None:
+            if distributed.job_from_env() is not None:
+                raise ValueError("fork_from in a job of several processes would make a fork per rank: "
+                                 "fork once (aim runs fork), then give every rank AIM_RUN_HASH=<fork>")
             run_hash, job = None, None
         else:
             run_hash, job = distributed.resolve(run_hash, self._ranks)

@@ -240,3 +240,12 @@ def test_a_fork_and_a_rewind_of_a_run_several_processes_wrote(repo_path: Path,
     repo.reindex()
     assert {x: rows(Repo(repo_path), x) for x in (h, child)} == expected
     verify_clean(repo_path)
+
+
+def test_fork_from_in_a_job_is_refused(repo_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parent = parent_run(repo_path, steps=3)
+    for k, v in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "TORCHELASTIC_RUN_ID": "j"}.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(ValueError, match="a fork per rank"):
+        Run(repo=repo_path, fork_from=parent, fork_step=1, **QUIET)
+    assert Repo(repo_path).list_all_runs() == [parent]
