@@ -107,6 +107,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import json
 import math
 import os
@@ -138,6 +139,9 @@ ALL = (
     # tools/bench_fork.py
     "fork_disk",
 )
+# (prefix of their names, module under tools/ with run(args, tmp, only, emit, log))
+SUITES = (("read_", "bench_reads"), ("ui_", "bench_ui"), ("objects_", "bench_objects"),
+          ("dist_", "bench_distributed"), ("fork_", "bench_fork"))
 BATCH = 20_000
 ROUNDS = 5  # floor, sync and async runs alternate this many times; medians are reported
 CAPTURE_ROUNDS = 9  # capture on/off pairs: the effect measured (~0) is well below the noise
@@ -888,31 +892,11 @@ def main(argv: list[str] | None = None) -> int:
                 bench_rm_prune(mgmt, args.mgmt_runs, only)
         if "delete_cost_vs_size" in only:
             bench_delete_cost(args, tmp)
-        if any(name.startswith("read_") for name in only):
-            sys.path.insert(0, str(Path(__file__).resolve().parent))
-            from bench_reads import bench_reads
-
-            bench_reads(args, tmp, only, emit, log)
-        if any(name.startswith("ui_") for name in only):
-            sys.path.insert(0, str(Path(__file__).resolve().parent))
-            from bench_ui import bench_ui
-
-            bench_ui(args, tmp, only, emit, log)
-        if any(name.startswith("objects_") for name in only):
-            sys.path.insert(0, str(Path(__file__).resolve().parent))
-            from bench_objects import bench_objects
-
-            bench_objects(args, tmp, only, emit, log)
-        if any(name.startswith("dist_") for name in only):
-            sys.path.insert(0, str(Path(__file__).resolve().parent))
-            from bench_distributed import bench_distributed
-
-            bench_distributed(args, tmp, only, emit, log)
-        if "fork_disk" in only:
-            sys.path.insert(0, str(Path(__file__).resolve().parent))
-            from bench_fork import bench_fork_disk
-
-            bench_fork_disk(tmp, args.fork_events, emit, log)
+        # The suites in modules of their own, imported only when one of theirs is asked for.
+        for prefix, module in SUITES:
+            if any(name.startswith(prefix) for name in only):
+                sys.path.insert(0, str(Path(__file__).resolve().parent))
+                importlib.import_module(module).run(args, tmp, only, emit, log)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log(f"done in {time.perf_counter() - t_start:.1f} s")

@@ -162,7 +162,7 @@ def bench_visibility(tmp: Path, emit: Callable[[dict[str, Any]], None], log: Cal
         f"made (median), {worst:.2f} s at worst (bound {bound:.1f} s)")
 
 
-def bench_distributed(args: Any, tmp: Path, only: set[str], emit: Callable[[dict[str, Any]], None],
+def run(args: Any, tmp: Path, only: set[str], emit: Callable[[dict[str, Any]], None],
                       log: Callable[[str], None]) -> None:
     """The ``dist_*`` benchmarks selected in ``only``."""
     if "dist_writers" in only:

@@ -61,3 +61,10 @@ def bench_fork_disk(tmp: Path, big: int, emit: Callable[[dict[str, Any]], None],
     emit({"bench": "fork_disk", "own_bytes_ratio_big_to_small": round(ratio, 3),
           "target_ratio": TARGET_RATIO, "target_own_bytes": TARGET_OWN_BYTES,
           "ok": ratio <= TARGET_RATIO and results[big] <= TARGET_OWN_BYTES})
+
+
+def run(args: Any, tmp: Path, only: set[str], emit: Callable[[dict[str, Any]], None],
+        log: Callable[[str], None]) -> None:
+    """The ``fork_*`` benchmarks selected in ``only``."""
+    if "fork_disk" in only:
+        bench_fork_disk(tmp, args.fork_events, emit, log)

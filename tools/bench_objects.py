@@ -88,7 +88,7 @@ def bench_histograms(tmp: Path, n: int, emit: Callable[[dict[str, Any]], None]) 
           "ratio_to_floor": round(aim_s / floor_s, 2)})
 
 
-def bench_objects(args: Any, tmp: Path, only: set[str], emit: Callable[[dict[str, Any]], None],
+def run(args: Any, tmp: Path, only: set[str], emit: Callable[[dict[str, Any]], None],
                   log: Callable[[str], None]) -> None:
     """Run the selected object benchmarks (see the module docstring)."""
     if "objects_images" in only:

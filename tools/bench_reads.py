@@ -202,7 +202,7 @@ def bench_big_run(path: str, events: int, tmp: Path, emit: Callable[[dict[str, A
               "target_ms": target, "ok": ms <= target})
 
 
-def bench_reads(args: Any, tmp: Path, only: set[str], emit: Callable[[dict[str, Any]], None],
+def run(args: Any, tmp: Path, only: set[str], emit: Callable[[dict[str, Any]], None],
                 log: Callable[[str], None]) -> None:
     """Run the selected read benchmarks (see the module docstring)."""
     if "read_iter_runs" in only:

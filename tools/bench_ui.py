@@ -187,7 +187,7 @@ def bench_live(path: str, emit: Callable[[dict[str, Any]], None]) -> float:
         server.stop()
 
 
-def bench_ui(args: Any, tmp: Path, only: set[str], emit: Callable[[dict[str, Any]], None],
+def run(args: Any, tmp: Path, only: set[str], emit: Callable[[dict[str, Any]], None],
              log: Callable[[str], None]) -> None:
     """Run the selected ``aim up`` benchmarks (see the module docstring)."""
     from bench_reads import build_listing

@@ -37,6 +37,15 @@ class Marker:
     extents: dict[str, int] = field(default_factory=dict)  # other streams: last seq before it
 
 
+_NEEDLES = tuple(f'"{t}"'.encode() for t in sorted(RUN_MARKERS))
+
+
+def may_hold_marker(data: bytes) -> bool:
+    """False when stored bytes (a frame, a line) cannot hold a marker: only those that can are
+    decoded."""
+    return any(needle in data for needle in _NEEDLES)
+
+
 def marker_of(event: dict[str, Any]) -> Marker | None:
     """The marker an event is, or None (not a marker, or not one aim writes)."""
     if event.get("type") not in RUN_MARKERS:

@@ -87,10 +87,19 @@ class UploadReport:
         return asdict(self)
 
 
+ENDPOINT_ENV = "AIM_S3_ENDPOINT_URL"  # an S3-compatible server, when no endpoint is given
+
+
+def endpoint_from_env() -> str | None:
+    """The S3 endpoint ``$AIM_S3_ENDPOINT_URL`` names, or None (AWS)."""
+    return os.environ.get(ENDPOINT_ENV) or None
+
+
 def open_store(bucket: str, endpoint_url: str | None = None, legacy_checksums: bool | None = None,
                client: Any = None) -> ObjectStore:
     """The bucket as a store: ``file:///path`` a folder (``LocalStore``), anything else an S3
-    bucket (boto3 is imported here; ``MissingExtraError`` without it)."""
+    bucket (boto3 is imported here; ``MissingExtraError`` without it) at ``endpoint_url``, else
+    ``$AIM_S3_ENDPOINT_URL``'s, else AWS."""
     if bucket.startswith("file://"):
         # A folder as the bucket (a shared filesystem between machines, a backup disk).
         from aim.remote.local import LocalStore
@@ -98,7 +107,8 @@ def open_store(bucket: str, endpoint_url: str | None = None, legacy_checksums: b
         return LocalStore(local_path(bucket))
     from aim.remote.s3 import S3Store
 
-    return S3Store(bucket, endpoint_url=endpoint_url, client=client, legacy_checksums=legacy_checksums)
+    return S3Store(bucket, endpoint_url=endpoint_url or endpoint_from_env(), client=client,
+                   legacy_checksums=legacy_checksums)
 
 
 def local_path(uri: str) -> str:

@@ -133,14 +133,14 @@ def resolve(run_hash: str | None, ranks: str, env: Mapping[str, str] | None = No
     job = job_from_env(env)
     if job is None:
         return run_hash, None
-    nth = next(_opened) if run_hash is None else None
     if run_hash is None:
+        nth = next(_opened)  # counted whether or not the job has an id: ranks stay in step
         if job.job_id is None:
             warnings.warn(
-                "aim: this process is rank {} of {}, but the job has no id the ranks share "
-                "(torchrun's --rdzv-id, SLURM_JOB_ID): each rank records a run of its own. Set "
-                f"{RUN_HASH_ENV} to one run hash in every rank to record one run".format(
-                    job.rank, job.world_size), UserWarning, stacklevel=4)
+                f"aim: this process is rank {job.rank} of {job.world_size}, but the job has no id the "
+                "ranks share (torchrun's --rdzv-id, SLURM_JOB_ID): each rank records a run of its own. "
+                f"Set {RUN_HASH_ENV} to one run hash in every rank to record one run",
+                UserWarning, stacklevel=4)
             return None, None
-        run_hash = job_run_hash(job.job_id, nth or 0)
+        run_hash = job_run_hash(job.job_id, nth)
     return run_hash, job

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from aim.core.encoding import decode_event
-from aim.core.history import History, Marker, keeps, marker_of
+from aim.core.history import History, Marker, keeps, marker_of, may_hold_marker
 from aim.storage.layout import RepoLayout
 from aim.storage.segment_follower import SegmentFollower
 from aim.storage.segment_reader import SegmentScan, first_payload, iter_segment_lines
@@ -52,20 +52,25 @@ def iter_events_of(paths: list[Path], etype: str) -> Iterator[dict[str, Any]]:
 def run_history(layout: RepoLayout, run_hash: str, extra: Marker | None = None) -> History:
     """The run's forks and rewinds (``core.history``), read from the first frame of each of
     its primary segments: a writer session writes its markers first, and only there."""
-    markers = [] if extra is None else [extra]
-    for path in layout.stream_segment_paths(run_hash):
-        payload = first_payload(path)
-        if payload is None or (b'"run.forked"' not in payload and b'"run.rewound"' not in payload):
-            continue
-        for line in payload.splitlines():
-            if b'"run.forked"' in line or b'"run.rewound"' in line:
-                try:
-                    marker = marker_of(orjson.loads(line))
-                except orjson.JSONDecodeError:
-                    continue
-                if marker is not None:
-                    markers.append(marker)
-    return History(markers)
+    markers = [m for path in layout.stream_segment_paths(run_hash) for m in segment_markers(path)]
+    return History(markers if extra is None else [*markers, extra])
+
+
+def segment_markers(path: Path) -> list[Marker]:
+    """The fork and rewind markers in a segment's first frame (the only place they are)."""
+    payload = first_payload(path)
+    if payload is None or not may_hold_marker(payload):
+        return []
+    markers = []
+    for line in payload.splitlines():
+        if may_hold_marker(line):
+            try:
+                marker = marker_of(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                continue
+            if marker is not None:
+                markers.append(marker)
+    return markers
 
 
 def iter_run_events(layout: RepoLayout, run_hash: str, etype: str | None = None,

@@ -18,8 +18,6 @@ from aim.remote.keys import normalize_prefix
 from aim.sdk import backup, restore
 from aim.sdk.store import RepoStore
 
-ENDPOINT_ENV = "AIM_S3_ENDPOINT_URL"
-
 
 def cache_dir(uri: str, endpoint: str | None) -> Path:
     """The local cache of one remote repository: named by a digest of what identifies it."""
@@ -33,7 +31,7 @@ def sync_view(uri: str) -> Path:
     ``.aim``. ``RemoteError`` when the bucket does not exist or cannot be read."""
     bucket, prefix = backup.split_location(uri)
     prefix = backup.check_location(bucket, prefix)
-    endpoint = os.environ.get(ENDPOINT_ENV) or None
+    endpoint = backup.endpoint_from_env()
     store = backup.open_store(bucket, endpoint)
     backup.require_bucket(store)
     folder = cache_dir(f"{bucket}/{normalize_prefix(prefix)}", endpoint)

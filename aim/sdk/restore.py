@@ -25,7 +25,7 @@ from aim.sdk import indexer
 from aim.sdk.backup import Progress, in_parallel, in_rounds, require_bucket
 from aim.sdk.store import RepoStore
 from aim.storage.hashes import validate_run_hash
-from aim.storage.layout import PRIMARY, RepoLayout
+from aim.storage.layout import RepoLayout, run_file_stream
 from aim.storage.lock import is_locked, read_holder_pid
 
 
@@ -104,7 +104,7 @@ def plan_download(layout: RepoLayout, store: ObjectStore, prefix: str = "", snap
     for h, name, size, sha in plan:
         local = _local_path(layout, h, name)
         if not local.exists():
-            stream = _stream_of(name)
+            stream = run_file_stream(name)
             if stream is not None and ((h, stream) in live or (
                     layout.run_dir(h).is_dir() and is_locked(layout.lock_file(h, stream)))):
                 # A live writer of that stream here (even one that has not written yet) picks
@@ -232,13 +232,6 @@ def _valid(run_hash: str, name: str) -> bool:
     except ValueError:
         return False
     return keys.valid_run_file(name)
-
-
-def _stream_of(name: str) -> str | None:
-    """The stream a run file belongs to (``""``: the primary), None for a blob."""
-    if name.startswith(keys.BLOBS):
-        return None
-    return name.split("/")[1] if name.startswith(keys.STREAMS) else PRIMARY
 
 
 def _local_path(layout: Any, run_hash: str, name: str) -> Path:

@@ -366,8 +366,7 @@ class RunBase(RunSession, RunSequencesMixin, RunObjectsMixin, RunArtifactsMixin,
         if self._sync_to is not None and not self._inert:
             bucket, prefix = self._sync_to
             stream = self._job.stream if self._job is not None else PRIMARY
-            self._sync = RunSync(self._store, bucket, prefix, self.hash, stream, self._sync_interval,
-                                 os.environ.get("AIM_S3_ENDPOINT_URL") or None)
+            self._sync = RunSync(self._store, bucket, prefix, self.hash, stream, self._sync_interval)
             self._sync.start()
         exit_hooks.register(self)
 

@@ -115,42 +115,14 @@ class RunSession:
                     "format": ev.FORMAT_VERSION,
                 },
             )
-        elif job is not None or self._hash_arg is None:  # a job's rank, or AIM_RUN_HASH
-            log_size = self._attach(run_hash, job, now)
-        elif len(layout.stream_ids(run_hash)) > 1 or self._rewind_to is not None:
-            # One process resuming a run that several wrote: it continues the primary stream,
-            # and keeps the index as a writer of several streams does. A rewind too.
-            self.hash = run_hash
-            self._require_run_dir()
-            log_size = self._attach(run_hash, None, now)
         else:
-            self.hash = run_hash
-            self._require_run_dir()
-            self._take_lock()
-            try:
-                summary, scans, _ = indexer.replay_run(layout, run_hash)
-                if summary.last_seq < 0:  # checked under the lock: not a live creator's
-                    raise RunNotFoundError(
-                        f"run {run_hash} holds no event: its writer died before its first write",
-                        hint="aim storage verify --repair removes it")
-                if summary.deleted:
-                    raise RunClosedError(
-                        f"run {run_hash} is deleted", hint=f"restore it first: aim runs restore {run_hash}"
-                    )
-                repair_scans(scans)
-            except BaseException:
-                self._run_lock.release()  # type: ignore[union-attr]
-                raise
-            log_size = indexer.log_size(layout, run_hash)
-            self._state = RunState(summary, self._policy)
-            self._state.record(
-                ev.RUN_RESUMED,
-                now,
-                {"hash": self.hash, "pid": os.getpid(), "host": socket.gethostname(),
-                 "format": ev.FORMAT_VERSION},
-            )
-            if experiment and experiment != summary.experiment:
-                self._state.record(ev.META_SET, now, {"field": "experiment", "value": experiment})
+            # A job's rank (or AIM_RUN_HASH) joins the run, creating it when no rank has yet;
+            # an explicit run_hash continues a run that exists.
+            create = job is not None or self._hash_arg is None
+            if not create:
+                self.hash = run_hash
+                self._require_run_dir()
+            log_size = self._attach(run_hash, job, now, create)
         stream = job.stream if job is not None else PRIMARY
         several = job is not None or len(layout.stream_ids(self.hash)) > 1
         if job is not None and self._ranks == distributed.RANKS_ALL:
@@ -174,22 +146,30 @@ class RunSession:
             if not job.captures_system:
                 self._system_interval = None  # the node's local rank 0 samples it
 
-    def _attach(self, run_hash: str, job: distributed.JobWriter | None, now: float) -> int:
-        """Join run ``run_hash`` as the writer of this process's stream, creating the run when
-        no rank has yet; return the stream's log size. Resuming continues the stream."""
+    def _attach(self, run_hash: str, job: distributed.JobWriter | None, now: float, create: bool) -> int:
+        """Write run ``run_hash`` as the writer of this process's stream (the primary outside a
+        job): resume the stream, or start it; with ``create``, create the run when no rank has
+        yet. Return the stream's log size."""
         layout = self._store.layout
         stream = job.stream if job is not None else PRIMARY
         self.hash = run_hash
-        lock_name = str(layout.lock_file(run_hash, stream).relative_to(layout.run_dir(run_hash)))
-        try:
-            self._run_lock = create_locked(layout.run_dir(run_hash),
-                                           layout.tmp / f"{run_hash}.{os.getpid()}", lock_name)
-        except FileExistsError:  # another rank (or an earlier run of the job) created it
-            layout.stream_dir(run_hash, stream).mkdir(parents=True, exist_ok=True)
+        if not create:
             self._take_lock(stream)
+        else:
+            lock_name = str(layout.lock_file(run_hash, stream).relative_to(layout.run_dir(run_hash)))
+            try:
+                self._run_lock = create_locked(layout.run_dir(run_hash),
+                                               layout.tmp / f"{run_hash}.{os.getpid()}", lock_name)
+            except FileExistsError:  # another rank (or an earlier run of the job) created it
+                layout.stream_dir(run_hash, stream).mkdir(parents=True, exist_ok=True)
+                self._take_lock(stream)
         marker = None
         try:
             summary, scans = indexer.replay_stream(layout, run_hash, stream)
+            if summary.last_seq < 0 and not create:  # checked under the lock: not a live creator's
+                raise RunNotFoundError(
+                    f"run {run_hash} holds no event: its writer died before its first write",
+                    hint="aim storage verify --repair removes it")
             row = self._store.index.run_row(run_hash)
             if summary.deleted or (row is not None and row["deleted"]):
                 raise RunClosedError(
@@ -222,7 +202,12 @@ class RunSession:
         else:
             self._state.record(ev.STREAM_STARTED, now, {"hash": run_hash, "stream": stream,
                                                         "experiment": experiment or "default", **where})
-        return sum(scan.size for scan in scans)
+        return self._stream_size(stream)
+
+    def _stream_size(self, stream: str) -> int:
+        """Bytes of this writer's stream as it is now (after a torn tail's repair): what its
+        index row's ``log_size`` starts from."""
+        return sum(p.stat().st_size for p in self._store.layout.stream_segment_paths(self.hash, stream))
 
     def _open_fork(self) -> int:
         """``Run(fork_from=h, fork_step=N)``: create the fork (``sdk/fork.py``) with its lock
@@ -232,13 +217,13 @@ class RunSession:
         assert parent is not None
         step = self._fork_step
         if step is None:  # the parent's whole history: its highest step
-            summary = indexer.replay_run(layout, parent)[0]
+            summary = (indexer.indexed_summary(self._store.index, layout, parent)
+                       or indexer.replay_run(layout, parent)[0])
             step = max((e[0] - 1 for e in (*summary.sequences.values(), *summary.objects.values())), default=0)
         self.hash, self._run_lock = fork_run(self._store, parent, max(step, 0),
                                              experiment=self._experiment_arg, hold_lock=True)
-        summary, scans = indexer.replay_stream(layout, self.hash, PRIMARY)
-        self._state = RunState(summary, self._policy)
-        return sum(scan.size for scan in scans)
+        self._state = RunState(indexer.replay_stream(layout, self.hash, PRIMARY)[0], self._policy)
+        return self._stream_size(PRIMARY)
 
     def _open_inert(self, run_hash: str | None) -> None:
         """Rank k of a job that records from rank 0 only (``ranks="zero"``): values are
@@ -248,9 +233,7 @@ class RunSession:
         self._state = RunState(RunSummary(hash=self.hash), self._policy)
         self._state_track = self._state.track
         self._writer = NullWriter()  # type: ignore[assignment]
-        self._index_sync = IndexSync(self._state, self._lock, self._store.index, None, 0)
-        self._index_sync.on_flushed = lambda dirty, new: None  # type: ignore[method-assign]
-        self._index_sync.write = lambda new, everything: None  # type: ignore[method-assign]
+        self._index_sync = IndexSync(self._state, self._lock, None, None, 0)
         self._capture_sink = CaptureSink(self._state, self._lock, self._cond)
         self._system_interval = None
         self._capture_terminal = False

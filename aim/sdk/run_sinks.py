@@ -40,8 +40,10 @@ class IndexSync:
     """Writes a live run's rows: new sequences and summary changes at once, every sequence's
     statistics every few seconds and at close."""
 
-    def __init__(self, state: RunState, lock: threading.Lock, index: Index,
+    def __init__(self, state: RunState, lock: threading.Lock, index: Index | None,
                  writer: SegmentWriter | None, log_size: int, stream: str | None = None) -> None:
+        """``index`` None: a writer that keeps nothing (``Run(ranks="zero")`` on rank k) has no
+        rows to write."""
         self.state, self.lock, self.index, self.writer = state, lock, index, writer
         self.log_size = log_size  # bytes of the log (this stream's) before this writer session
         self.last_full = 0.0
@@ -57,6 +59,8 @@ class IndexSync:
 
     def write(self, new: list[SeqKey], everything: bool) -> None:
         """Write the run row, the rows of ``new`` sequences (all when ``everything``), params."""
+        if self.index is None:
+            return
         state = self.state
         with self.lock:
             keys = list(state.sequences) if everything else new

@@ -38,11 +38,10 @@ class RunSync(threading.Thread):
     """Ships one writer's sealed segments every ``interval`` seconds, and at ``finish``."""
 
     def __init__(self, repo: RepoStore, bucket: str, prefix: str, run_hash: str, stream: str,
-                 interval: float, endpoint_url: str | None = None) -> None:
+                 interval: float) -> None:
         super().__init__(name=f"aim-sync-{run_hash[:8]}", daemon=True)
         self.repo, self.bucket, self.prefix = repo, bucket, prefix
         self.run_hash, self.stream, self.interval = run_hash, stream, interval
-        self.endpoint_url = endpoint_url
         self.error: BaseException | None = None
         self.shipped = 0  # segments and blobs put so far
         self._finishing = threading.Event()
@@ -57,7 +56,7 @@ class RunSync(threading.Thread):
         """One round: upload what this stream sealed since the last (errors kept and said)."""
         try:
             if self._store is None:
-                self._store = backup.open_store(self.bucket, self.endpoint_url)
+                self._store = backup.open_store(self.bucket)  # endpoint: $AIM_S3_ENDPOINT_URL
             report = backup.upload(self.repo, self._store, self.prefix, [self.run_hash],  # type: ignore[arg-type]
                                    streams=[self.stream])
             self.shipped += report.new_segments + report.new_blobs

@@ -32,10 +32,9 @@ from aim.core import events as ev
 from aim.core.encoding import context_key
 from aim.core.history import keeps
 from aim.core.values import INT64_MAX, INT64_MIN, float_from_stored
-from aim.sdk.log import run_history
+from aim.sdk.log import run_history, segment_markers
 from aim.storage.layout import PRIMARY, RepoLayout, segment_name, segment_numbers_in
 from aim.storage.segment_follower import SegmentFollower
-from aim.storage.segment_reader import first_payload
 from aim.storage.series_files import (
     NO_EPOCH,
     Columns,
@@ -197,8 +196,7 @@ def _new_marker(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]) -> 
         done = folded.get(_segment_key(PRIMARY, number))
         if done and done[0] > 0:
             continue
-        payload = first_payload(layout.events_dir(run_hash) / segment_name(number))
-        if payload is not None and (b'"run.forked"' in payload or b'"run.rewound"' in payload):
+        if segment_markers(layout.events_dir(run_hash) / segment_name(number)):
             return True
     return False
 

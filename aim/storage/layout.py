@@ -263,12 +263,19 @@ class RepoLayout:
         (``valid_run_file_name``) raises ``ValueError`` before it becomes a path."""
         if not valid_run_file_name(name):
             raise ValueError(f"not a run file name: {name!r}")
-        parts = name.split("/")
-        if parts[0] == BLOBS_DIR:
-            return self.blobs_dir(run_hash) / parts[1]
-        if parts[0] == STREAMS_DIR:
-            return self.events_dir(run_hash, parts[1]) / parts[2]
-        return self.events_dir(run_hash) / name
+        stream = run_file_stream(name)
+        if stream is None:
+            return self.blobs_dir(run_hash) / name.split("/")[1]
+        return self.events_dir(run_hash, stream) / name.rpartition("/")[2]
+
+
+def run_file_stream(name: str) -> str | None:
+    """The stream a run file (``run_file_name``) belongs to, ``""`` for the primary; None for
+    a blob (the run's, shared by its streams)."""
+    parts = name.split("/")
+    if parts[0] == BLOBS_DIR:
+        return None
+    return parts[1] if parts[0] == STREAMS_DIR else PRIMARY
 
 
 def valid_run_file_name(name: str) -> bool:

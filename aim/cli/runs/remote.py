@@ -15,7 +15,7 @@ from aim.cli.runs.selection import current_query, has_filters, select, select_op
 _common = [
     click.argument("bucket"),
     click.option("--prefix", default="", help="Key prefix inside the bucket (e.g. team/project)."),
-    click.option("--endpoint-url", default=None, envvar="AIM_S3_ENDPOINT_URL",
+    click.option("--endpoint-url", default=None, envvar="AIM_S3_ENDPOINT_URL",  # backup.ENDPOINT_ENV
                  help="An S3-compatible server (MinIO, Ceph, R2...); default: AWS."),
     click.option("--run", "runs", multiple=True, type=RUN_HASH, help="Only this run (repeatable)."),
     click.option("--legacy-checksums", is_flag=True, default=None,
