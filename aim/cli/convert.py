@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from aim.cli.options import group_repo_option, json_option, repo_option
-from aim.cli.output import echo_json
 
 
 @click.group()
@@ -20,13 +20,51 @@ def convert(repo: str | None) -> None:
     ``--repo`` may come before the subcommand, as in Aim (``aim convert --repo P tensorboard``)."""
 
 
-def _finish(rep: Any, as_json: bool) -> None:
+def _one_source(argument: str | None, option: str | None, what: str, hint: str) -> str:
+    """The source given as the argument or as Aim's option, not both (unless they agree)."""
+    if (argument is None and option is None) or (argument and option and argument != option):
+        raise click.UsageError(f"give the {what} once: {hint}")
+    return str(argument or option)
+
+
+def _folder(source: str, hint: str) -> str:
+    if not Path(source).expanduser().is_dir():
+        raise click.BadParameter(f"no folder {source}", param_hint=hint)
+    return source
+
+
+def _run(repo: str, as_json: bool, work: Callable[[Any, Any], Any]) -> None:
+    """Open (or make) the repository, run one importer with a progress bar on a terminal, and
+    print its report: one line, or one JSON object; exit 1 when any source run failed."""
+    from aim.cli.output import echo_json
+    from aim.sdk.repo import Repo
+
+    r = Repo.from_path(repo, init=True)
+    bar: Any = None
+    show = sys.stderr.isatty() and not as_json
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if not show:
+            return
+        if bar is None:
+            bar = click.progressbar(length=total, label="converting", file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        rep = work(r, progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
     if as_json:
         echo_json(rep.to_json())
     else:
         click.echo(f"imported {rep.runs} run{'s' if rep.runs != 1 else ''} ({rep.points:,} points) from "
                    f"{rep.source} at {rep.location}; {rep.already} already here; {rep.skipped} entries "
                    f"skipped; {len(rep.errors)} error{'s' if len(rep.errors) != 1 else ''}")
+        for note in rep.notes:
+            click.echo(f"note: {note}", err=True)
         for error in rep.errors:
             click.echo(f"error: {error}", err=True)
     if rep.errors:
@@ -35,8 +73,8 @@ def _finish(rep: Any, as_json: bool) -> None:
 
 @convert.command()
 @repo_option
-@click.argument("logdir", required=False, type=click.Path(file_okay=False))
-@click.option("--logdir", "logdir_option", type=click.Path(file_okay=False), default=None,
+@click.argument("logdir", required=False)
+@click.option("--logdir", "logdir_option", default=None,
               help="The folder of event files (Aim's spelling; or give it as the argument).")
 @click.option("--experiment", default="tensorboard", show_default=True, help="The runs' experiment.")
 @json_option
@@ -44,23 +82,52 @@ def tensorboard(repo: str, logdir: str | None, logdir_option: str | None, experi
                 as_json: bool) -> None:
     """TensorBoard event files under LOGDIR: each run folder a run, its scalars as metrics
     (at their steps and wall times), sub-folders as the context {"entry": name}."""
-    from aim.sdk.convert.tensorboard import convert_tensorboard, find_runs
-    from aim.sdk.repo import Repo
+    from aim.sdk.convert.tensorboard import convert_tensorboard
 
-    source = logdir or logdir_option
-    if source is None or (logdir and logdir_option and logdir != logdir_option):
-        raise click.UsageError("give the event files' folder once: LOGDIR or --logdir")
-    if not Path(source).is_dir():
-        raise click.BadParameter(f"no folder {source}", param_hint="LOGDIR")
-    r = Repo.from_path(repo, init=True)
-    total = len(find_runs(Path(source)))
-    bar: Any = None
-    if sys.stderr.isatty() and not as_json and total:
-        bar = click.progressbar(length=total, label="converting", file=sys.stderr)
-        bar.__enter__()
-    try:
-        rep = convert_tensorboard(r, source, experiment, progress=bar.update if bar else None)
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
-    _finish(rep, as_json)
+    source = _folder(_one_source(logdir, logdir_option, "event files' folder", "LOGDIR or --logdir"), "LOGDIR")
+    _run(repo, as_json, lambda r, progress: convert_tensorboard(r, source, experiment, progress=progress))
+
+
+@convert.command()
+@repo_option
+@click.argument("path_or_uri", required=False)
+@click.option("--tracking_uri", "--tracking-uri", "uri_option", default=None,
+              help="The MLflow tracking URI (Aim's spelling; or give it as the argument).")
+@click.option("--experiment", "-e", default=None,
+              help="Import only this MLflow experiment (name or id). [default: all]")
+@json_option
+def mlflow(repo: str, path_or_uri: str | None, uri_option: str | None, experiment: str | None,
+           as_json: bool) -> None:
+    """MLflow runs at PATH_OR_URI: an mlruns folder (file store), or a sqlite:/// URI. Each run
+    a run here, in its experiment; params, tags and every metric's history."""
+    from aim.sdk.convert.mlflow import convert_mlflow
+
+    source = _one_source(path_or_uri, uri_option, "MLflow store", "PATH_OR_URI or --tracking_uri")
+    _run(repo, as_json, lambda r, progress: convert_mlflow(r, source, experiment, progress=progress))
+
+
+@convert.command()
+@repo_option
+@click.argument("directory")
+@click.option("--project", default=None, help="Import only the runs of this W&B project. [default: all]")
+@json_option
+def wandb(repo: str, directory: str, project: str | None, as_json: bool) -> None:
+    """W&B offline runs under DIRECTORY (a ./wandb folder, or one offline-run-* folder): each
+    a run here, in its project's experiment; config, summary, history, tags, notes, output."""
+    from aim.sdk.convert.wandb import convert_wandb
+
+    source = _folder(directory, "DIRECTORY")
+    _run(repo, as_json, lambda r, progress: convert_wandb(r, source, project, progress=progress))
+
+
+@convert.command()
+@repo_option
+@click.argument("path")
+@json_option
+def aim3(repo: str, path: str, as_json: bool) -> None:
+    """An Aim 3.x repository at PATH (the folder holding .aim, or .aim itself): every run, with
+    its hash, params, metrics, objects and logs."""
+    from aim.sdk.convert.aim3 import convert_aim3
+
+    source = _folder(path, "PATH")
+    _run(repo, as_json, lambda r, progress: convert_aim3(r, source, progress=progress))

@@ -18,17 +18,24 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aim.core import events as ev
 from aim.core.encoding import context_key, encode_events
-from aim.core.values import check_index, check_name, metric_value, param_payload
+from aim.core.values import check_index, check_name, json_like, metric_value, param_payload
+from aim.errors import MetricValueError
 from aim.sdk import indexer
+from aim.sdk.objects.base import MAX_BLOB_BYTES, AimObject
 from aim.sdk.store import RepoStore
+from aim.storage.blobs import BLOBS_DIR, RunBlobs
 from aim.storage.hashes import validate_run_hash
 from aim.storage.segment_writer import DEFAULT_MAX_BYTES, SegmentWriter
 
 BATCH = 20_000  # events per frame, as a writer's batch
+
+# How an importer tells the CLI's progress bar: ``progress(done, total)`` after each source run.
+Progress = Callable[[int, int], None]
 
 
 def source_hash(source: str, identity: str) -> str:
@@ -49,6 +56,8 @@ class RunBuilder:
         self._writer = SegmentWriter(self.work / "events", max_bytes=DEFAULT_MAX_BYTES)
         self._pending: list[dict[str, Any]] = []
         self._seq = 0
+        self._blobs: RunBlobs | None = None
+        self._kinds: dict[tuple[str, bytes], str] = {}  # sequence -> "metric" or an object kind
         self.points = 0
 
     @staticmethod
@@ -89,7 +98,7 @@ class RunBuilder:
         """One metric point, validated as ``run.track`` validates it."""
         name = check_name(name)
         stored = metric_value(value, name)
-        context_key(context)  # refused here, not later
+        self._sequence(name, context, "metric")
         payload: dict[str, Any] = {"name": name, "context": context or {}, "step": check_index(step, "step")}
         if epoch is not None:
             payload["epoch"] = check_index(epoch, "epoch")
@@ -97,9 +106,61 @@ class RunBuilder:
         self._add(ev.METRIC, ts, payload)
         self.points += 1
 
+    def objects(self, name: str, objects: Sequence[AimObject], step: int, ts: float,
+                context: dict[str, Any] | None = None, epoch: int | None = None,
+                is_list: bool = False) -> None:
+        """One step of an object sequence (images, texts, distributions, audio, figures), as
+        ``run.track(obj_or_list, name=..., step=...)`` records it: blobs under ``blobs/``,
+        then one ``object`` event. ``is_list``: the source tracked a list at this step."""
+        name = check_name(name)
+        if not objects or len({o.kind for o in objects}) != 1:
+            raise MetricValueError(f"{name!r}: one step holds one or more objects of one kind")
+        kind = objects[0].kind
+        self._sequence(name, context, kind)
+        if self._blobs is None:
+            self._blobs = RunBlobs(self.work / BLOBS_DIR)
+        items = []
+        for obj in objects:
+            data, meta = obj._to_stored()
+            if len(data) > MAX_BLOB_BYTES:
+                raise MetricValueError(f"an object of {len(data):,} bytes is more than one object may hold")
+            sha, size = self._blobs.put(data, obj.compress)
+            item: dict[str, Any] = {"sha256": sha, "size": size, "meta": meta}
+            if obj.compress:
+                item["zst"] = True
+            items.append(item)
+        payload: dict[str, Any] = {"kind": kind, "name": name, "context": context or {},
+                                   "step": check_index(step, "step"), "items": items}
+        if epoch is not None:
+            payload["epoch"] = check_index(epoch, "epoch")
+        if is_list:
+            payload["list"] = True
+        self._add(ev.OBJECT, ts, payload)
+        self.points += 1
+
+    def _sequence(self, name: str, context: dict[str, Any] | None, kind: str) -> tuple[str, bytes]:
+        """Refuse a sequence that would hold metrics and objects, or objects of two kinds (as
+        ``run.track`` refuses it)."""
+        key = (name, context_key(context))  # a bad context is refused here, not later
+        held = self._kinds.setdefault(key, kind)
+        if held != kind:
+            raise MetricValueError(f"{name!r} with context {key[1].decode()} holds {held}, not {kind}")
+        return key
+
     def log_line(self, line: str, ts: float, stream: str = "stdout") -> None:
         """One line of terminal output."""
         self._add(ev.LOG_LINE, ts, {"stream": stream, "line": line})
+
+    def log_record(self, level: str, message: str, ts: float, extra: dict[str, Any] | None = None,
+                   where: tuple[str, int] | None = None) -> None:
+        """One ``log.record`` (as ``run.log_info`` and friends): ``level`` is ``DEBUG``,
+        ``INFO``, ``WARNING``, ``ERROR`` or ``CRITICAL``; ``where`` the source's file and line."""
+        payload: dict[str, Any] = {"level": level, "message": str(message)}
+        if where is not None:
+            payload["file"], payload["line"] = where[0], int(where[1])
+        if extra:
+            payload["extra"] = json_like(extra, ("extra",))[0]
+        self._add(ev.LOG_RECORD, ts, payload)
 
     def finish(self, status: str, ts: float) -> None:
         """``run.finished`` with the source's end status and time."""
@@ -109,6 +170,8 @@ class RunBuilder:
         """Write what is pending, seal, rename the run into ``runs/`` and index it."""
         self._flush()
         self._writer.seal()
+        if self._blobs is not None:
+            self._blobs.sync_pending()
         os.rename(self.work, self.repo.layout.run_dir(self.hash))
         indexer.refresh(self.repo.layout, self.repo.index, [self.hash])
 

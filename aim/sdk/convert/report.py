@@ -10,7 +10,8 @@ from typing import Any
 class ConvertReport:
     """Runs imported now, runs already here (a second import adds nothing), points written,
     source entries skipped (a kind this importer does not map), and source runs that could not
-    be read (each with its reason; the others were imported)."""
+    be read (each with its reason; the others were imported). ``notes``: what the user should
+    know that is not an error (a source run still running, left for a later import)."""
 
     source: str
     location: str
@@ -19,6 +20,7 @@ class ConvertReport:
     points: int = 0
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""

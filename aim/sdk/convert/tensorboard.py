@@ -23,7 +23,7 @@ from typing import Any
 
 from aim.core import events as ev
 from aim.errors import MissingExtraError
-from aim.sdk.convert.builder import RunBuilder, source_hash
+from aim.sdk.convert.builder import Progress, RunBuilder, source_hash
 from aim.sdk.convert.report import ConvertReport
 from aim.sdk.store import RepoStore
 
@@ -93,21 +93,22 @@ def _scalars(path: Path, skipped: Callable[[], None]) -> Iterator[tuple[str, int
 
 
 def convert_tensorboard(repo: RepoStore, logdir: str | os.PathLike[str], experiment: str = "tensorboard",
-                        progress: Callable[[int], None] | None = None) -> ConvertReport:
+                        progress: Progress | None = None) -> ConvertReport:
     """Import every run under ``logdir`` not imported yet; see the module docstring."""
     root = Path(logdir).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"no folder {root}")
     _loader()  # the missing extra is said before anything is written
     report = ConvertReport("tensorboard", str(root))
-    for tb in find_runs(root):
+    runs = find_runs(root)
+    for done, tb in enumerate(runs, 1):
         run_hash = source_hash("tensorboard", str(tb.folder.absolute()))
         if RunBuilder.exists(repo, run_hash):
             report.already += 1
         else:
             _import_run(repo, tb, run_hash, experiment, report)
         if progress is not None:
-            progress(1)
+            progress(done, len(runs))
     return report
 
 
