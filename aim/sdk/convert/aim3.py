@@ -37,6 +37,7 @@ from aim.sdk.convert.aim3_store import (
     read_metadata,
     require_aimrocks,
     run_hashes,
+    split_cell,
     split_path,
 )
 from aim.sdk.convert.builder import Progress, RunBuilder
@@ -136,35 +137,42 @@ def _points(db: RunDB, prefix: bytes, version: int, contexts: dict[Any, Any]
     """``(time, name, context, step, epoch, value)`` of every point of every sequence under
     ``prefix``. Keys come sorted by context, name, column, then step (v1) or step hash (v2);
     one sequence is gathered at a time, its columns joined by that key."""
-    current: tuple[Any, Any] | None = None
-    cells: dict[str, dict[int, list[tuple[tuple[Any, ...], Any]]]] = {}
+    head: bytes | None = None
+    cells: dict[bytes, dict[int, list[tuple[tuple[Any, ...], Any]]]] = {}
     for rel, value in db.items(prefix):
-        path = split_path(rel)
-        if len(path) < 4:
+        cell = split_cell(rel)
+        if cell is None:
             continue  # a column's array flag
-        ctx_id, name, column, key, sub = path[0], path[1], path[2], path[3], path[4:]
-        if (ctx_id, name) != current:
-            if current is not None:
-                yield from _join(current, cells, version, contexts)
-            current, cells = (ctx_id, name), {}
-        cells.setdefault(str(column), {}).setdefault(int(key), []).append((sub, value))
-    if current is not None:
-        yield from _join(current, cells, version, contexts)
+        seq, column, key, sub = cell
+        if seq != head:
+            if head is not None:
+                yield from _join(split_path(head), cells, version, contexts)
+            head, cells = seq, {}
+        cells.setdefault(column, {}).setdefault(key, []).append((split_path(sub) if sub else (), value))
+    if head is not None:
+        yield from _join(split_path(head), cells, version, contexts)
 
 
-def _join(seq: tuple[Any, Any], cells: dict[str, dict[int, list[tuple[tuple[Any, ...], Any]]]], version: int,
+def _join(seq: tuple[Any, ...], cells: dict[bytes, dict[int, list[tuple[tuple[Any, ...], Any]]]], version: int,
           contexts: dict[Any, Any]) -> Iterator[tuple[float, str, dict[str, Any], int, int | None, Any]]:
     ctx_id, name = seq
     context = contexts.get(ctx_id) or {}
     if not isinstance(context, dict):
         context = {}
-    vals, steps = cells.get("val", {}), cells.get("step", {})
-    epochs, times = cells.get("epoch", {}), cells.get("time", {})
+    vals, steps = cells.get(b"val", {}), cells.get(b"step", {})
+    epochs, times = cells.get(b"epoch", {}), cells.get(b"time", {})
     for key, items in vals.items():
-        step = fold(steps[key]) if version == 2 else key
-        epoch = fold(epochs[key]) if key in epochs else None
-        ts = fold(times[key]) if key in times else 0.0
-        yield float(ts), str(name), context, int(step), epoch if isinstance(epoch, int) else None, fold(items)
+        step = _cell(steps[key]) if version == 2 else key
+        epoch = _cell(epochs[key]) if key in epochs else None
+        ts = _cell(times[key]) if key in times else 0.0
+        yield float(ts), str(name), context, int(step), epoch if isinstance(epoch, int) else None, _cell(items)
+
+
+def _cell(items: list[tuple[tuple[Any, ...], Any]]) -> Any:
+    """One cell's value: a primitive as it is (most cells), else the folded object or list."""
+    if len(items) == 1 and not items[0][0]:
+        return items[0][1]
+    return fold(items)
 
 
 _LEVELS = {logging.DEBUG: "DEBUG", logging.INFO: "INFO", logging.WARNING: "WARNING",

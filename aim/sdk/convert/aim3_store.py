@@ -103,6 +103,20 @@ def split_path(key: bytes) -> Path_:
     return tuple(parts)
 
 
+def split_cell(rel: bytes) -> tuple[bytes, bytes, int, bytes] | None:
+    """A sequence key ``<ctx>/<name>/<column>/<key>[/<object path>]``, cut without decoding
+    every part (the import's hot loop): the encoded ``<ctx>/<name>``, the column, the key, and
+    the encoded rest; None for a key above a cell (a column's array flag)."""
+    i = 10 if rel[:1] == b"\xfe" else rel.index(b"\xfe") + 1  # past <ctx>, an int part
+    j = rel.index(b"\xfe", i) + 1  # past <name>
+    k = rel.find(b"\xfe", j)  # the end of <column>
+    if k < 0 or k + 1 == len(rel):
+        return None
+    if rel[k + 1] != SENTINEL or len(rel) < k + 11:
+        raise Aim3Error(f"a sequence key without its integer key: {rel[:80]!r}")
+    return rel[:j], rel[j:k], int.from_bytes(rel[k + 2:k + 10], "big", signed=True), rel[k + 11:]
+
+
 def decode_value(buf: bytes) -> Any:
     """One value: a primitive, a ``_Flag``, or ``BLOB`` (an empty buffer)."""
     if not buf:

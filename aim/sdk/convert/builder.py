@@ -58,6 +58,7 @@ class RunBuilder:
         self._seq = 0
         self._blobs: RunBlobs | None = None
         self._kinds: dict[tuple[str, bytes], str] = {}  # sequence -> "metric" or an object kind
+        self._seen: dict[tuple[str, int, str], tuple[Any, tuple[str, bytes]]] = {}
         self.points = 0
 
     @staticmethod
@@ -141,10 +142,16 @@ class RunBuilder:
     def _sequence(self, name: str, context: dict[str, Any] | None, kind: str) -> tuple[str, bytes]:
         """Refuse a sequence that would hold metrics and objects, or objects of two kinds (as
         ``run.track`` refuses it)."""
+        # An importer passes each sequence's one context dict with every point: its key is made
+        # once. The entry holds the dict, so its id cannot be reused by another while cached.
+        cached = self._seen.get((name, id(context), kind))
+        if cached is not None and cached[0] is context:
+            return cached[1]
         key = (name, context_key(context))  # a bad context is refused here, not later
         held = self._kinds.setdefault(key, kind)
         if held != kind:
             raise MetricValueError(f"{name!r} with context {key[1].decode()} holds {held}, not {kind}")
+        self._seen[(name, id(context), kind)] = (context, key)
         return key
 
     def log_line(self, line: str, ts: float, stream: str = "stdout") -> None:
