@@ -247,3 +247,29 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     out = run_cli("convert", "aim3", str(tmp_path / "empty"), "--repo", str(tmp_path / "r"))
     assert out.returncode == 1 and "no Aim 3 repository" in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_terminal_shows_a_progress_bar(aim3_repo: tuple[Path, list[dict[str, Any]]], tmp_path: Path) -> None:
+    import os
+    import pty
+
+    src, _ = aim3_repo
+    master, slave = pty.openpty()
+    cmd = [sys.executable, "-m", "aim", "convert", "aim3", str(src), "--repo", str(tmp_path / "r")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=slave, text=True)
+    os.close(slave)
+    out, _ = proc.communicate(timeout=120)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed: all was read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    assert proc.returncode == 0
+    assert b"converting" in shown and b"100%" in shown  # the bar, on the terminal (stderr)
+    assert out.startswith("imported 9 runs") and out.count("\n") == 1  # the one line, on stdout
+    assert b"note: run " in shown and b"reads as crashed" in shown  # the crashed Aim 3 run's note
