@@ -37,6 +37,7 @@ def _run(repo: str, as_json: bool, work: Callable[[Any, Any], Any]) -> None:
     """Open (or make) the repository, run one importer with a progress bar on a terminal, and
     print its report: one line, or one JSON object; exit 1 when any source run failed."""
     from aim.cli.output import echo_json
+    from aim.sdk.convert.report import SourceError
     from aim.sdk.repo import Repo
 
     r = Repo.from_path(repo, init=True)
@@ -54,6 +55,8 @@ def _run(repo: str, as_json: bool, work: Callable[[Any, Any], Any]) -> None:
 
     try:
         rep = work(r, progress)
+    except SourceError as exc:
+        raise click.BadParameter(str(exc), param_hint=exc.param) from None
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -98,8 +101,10 @@ def tensorboard(repo: str, logdir: str | None, logdir_option: str | None, experi
 @json_option
 def mlflow(repo: str, path_or_uri: str | None, uri_option: str | None, experiment: str | None,
            as_json: bool) -> None:
-    """MLflow runs at PATH_OR_URI: an mlruns folder (file store), or a sqlite:/// URI. Each run
-    a run here, in its experiment; params, tags and every metric's history."""
+    """MLflow runs at PATH_OR_URI: an mlruns folder (file store, or a file: URI), a SQLite
+    database (sqlite:///PATH, a .db file, or a folder holding mlflow.db), or an http(s)://
+    tracking server. Each ended run a run here, in its experiment; params, tags, every
+    metric's history, and image, text and audio artifacts."""
     from aim.sdk.convert.mlflow import convert_mlflow
 
     source = _one_source(path_or_uri, uri_option, "MLflow store", "PATH_OR_URI or --tracking_uri")

@@ -6,6 +6,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+class SourceError(ValueError):
+    """The source named is not a store the importer reads (a missing folder, another tool's
+    file, an experiment that is not there): a usage error, said before anything is written.
+    ``param``: the argument or option at fault, as the CLI shows it."""
+
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
 @dataclass
 class ConvertReport:
     """Runs imported now, runs already here (a second import adds nothing), points written,
