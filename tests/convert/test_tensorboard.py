@@ -49,10 +49,26 @@ def write_logs(logdir: Path, runs: int = 2) -> dict[str, dict[tuple[str, str | N
             value = 1 / 3 + step * 1e-12 + k
             writer.add_scalar("lr", value, step, new_style=True, double_precision=True)  # float64
             exact.append((step, value))
-        writer.add_image("sample", np.zeros((3, 4, 4), dtype=np.uint8), 0)  # not mapped: skipped
+        writer.add_histogram("weights", rng.normal(size=100), 0)  # not mapped: skipped
         writer.close()
         expected[name][("lr", None)] = exact
     return expected
+
+
+def write_media(logdir: Path) -> dict[str, Any]:
+    """Images, audio and text as torch's SummaryWriter writes them; returns what was written."""
+    rng = np.random.default_rng(11)
+    writer = torch_tb.SummaryWriter(str(logdir / "media"))
+    pixels = [rng.integers(0, 255, (3, 5, 6), dtype=np.uint8) for _ in range(2)]
+    for step, chw in enumerate(pixels):
+        writer.add_image("sample", chw, step)
+    clip = np.sin(np.linspace(0, 40, 400)).astype(np.float32) * 0.5
+    writer.add_audio("tone", clip.reshape(1, -1), 0, sample_rate=8000)
+    writer.add_text("notes", "first **note**", 0)
+    writer.add_text("notes", "second", 3)
+    writer.close()
+    return {"pixels": [chw.transpose(1, 2, 0) for chw in pixels], "clip": clip,
+            "texts": {0: "first **note**", 3: "second"}}
 
 
 def digest(folder: Path) -> str:
@@ -87,7 +103,7 @@ def test_event_files_become_runs_point_for_point(tmp_path: Path) -> None:
     before = digest(logdir)
     report = convert(repo, logdir)
     assert report["runs"] == 2 and report["already"] == 0 and not report["errors"]
-    assert report["points"] == 2 * (2 * STEPS + STEPS // 5) and report["skipped"] >= 2  # the images
+    assert report["points"] == 2 * (2 * STEPS + STEPS // 5) and report["skipped"] == 2  # the histograms
     assert read_back(repo) == expected  # float32 values as stored, the float64 ones bit for bit
     r = Repo(repo)
     run = next(iter(r.iter_runs()))
@@ -126,3 +142,25 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     assert out.returncode == 2 and "no folder" in out.stderr and "Traceback" not in out.stderr
     both = run_cli("convert", "tensorboard", "a", "--logdir", "b", "--repo", str(tmp_path / "r"))
     assert both.returncode == 2 and "once" in both.stderr
+
+
+def test_images_audio_and_text_become_objects(tmp_path: Path) -> None:
+    logdir, repo = tmp_path / "logs", tmp_path / "repo"
+    written = write_media(logdir)
+    report = convert(repo, logdir)
+    assert report["runs"] == 1 and report["points"] == 2 + 1 + 2 and report["skipped"] == 0
+    run = next(iter(Repo(repo).iter_runs()))
+    images = run.get_image_sequence("sample")
+    assert images is not None and images.steps == [0, 1]
+    for image, pixels in zip(images.values.values_list(), written["pixels"]):
+        assert image.format == "png" and (image.width, image.height) == (6, 5)
+        assert np.array_equal(np.asarray(image.to_pil_image()), pixels)  # PNG: every pixel as written
+    audio = run.get_audio_sequence("tone")
+    assert audio is not None and audio.steps == [0]
+    clip = audio.values.values_list()[0]
+    rate, samples = clip.to_numpy()
+    assert rate == 8000 and clip.format == "wav"
+    as_float = np.asarray(samples, dtype=np.float64).reshape(-1) / 32767  # 16-bit PCM in the WAV
+    assert np.allclose(as_float, written["clip"], atol=1 / 32767)
+    texts = run.get_text_sequence("notes/text_summary")  # torch's tag for add_text("notes")
+    assert texts is not None and {s: t.data for s, t in texts.items()} == written["texts"]
