@@ -91,7 +91,8 @@ The read benchmarks (``read_iter_runs``, ``read_iter_runs_100k``, ``read_open_bi
 (``ui_runs_page``, ``ui_series``, ``ui_live_latency``, ``ui_server_rss``) in ``tools/bench_ui.py``,
 those of tracked objects (``objects_images``, ``objects_histograms``) in ``tools/bench_objects.py``,
 those of runs with several writers (``dist_writers``, ``dist_visibility``) in
-``tools/bench_distributed.py``, that of forks (``fork_disk``) in ``tools/bench_fork.py``.
+``tools/bench_distributed.py``, that of forks (``fork_disk``) in ``tools/bench_fork.py``, those of
+the importers (``convert_tensorboard``, ``convert_aim3``) in ``tools/bench_convert.py``.
 
 ``delete_cost_vs_size``
     Two closed runs, of 1,000 and ``--big-run-events`` (1,000,000) metric events, in one repo.
@@ -138,10 +139,12 @@ ALL = (
     "dist_writers", "dist_visibility",
     # tools/bench_fork.py
     "fork_disk",
+    # tools/bench_convert.py
+    "convert_tensorboard", "convert_aim3",
 )
 # (prefix of their names, module under tools/ with run(args, tmp, only, emit, log))
 SUITES = (("read_", "bench_reads"), ("ui_", "bench_ui"), ("objects_", "bench_objects"),
-          ("dist_", "bench_distributed"), ("fork_", "bench_fork"))
+          ("dist_", "bench_distributed"), ("fork_", "bench_fork"), ("convert_", "bench_convert"))
 BATCH = 20_000
 ROUNDS = 5  # floor, sync and async runs alternate this many times; medians are reported
 CAPTURE_ROUNDS = 9  # capture on/off pairs: the effect measured (~0) is well below the noise
@@ -750,6 +753,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dist-rounds", type=int, default=None, help="rounds of dist_writers (3)")
     p.add_argument("--fork-events", type=int, default=None,
                    help="events in the big run of fork_disk (1,000,000)")
+    p.add_argument("--convert-points", type=int, default=None,
+                   help="points in each convert_* source (200,000)")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run in ~30 s")
     p.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     p.add_argument("--tmpdir", default=None, help="where to make the temporary directory")
@@ -762,12 +767,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         {"events": 100_000, "rss_events": 300_000, "runs": 300, "small_runs": 100, "lifecycle_runs": 30,
          "mgmt_runs": 1_000, "big_run_events": 1_000_000, "list_runs": 10_000,
          "ui_series_runs": 10, "ui_series_steps": 10_000, "object_images": 200, "object_histograms": 500,
-         "dist_events": 80_000, "dist_rounds": 1, "fork_events": 100_000}
+         "dist_events": 80_000, "dist_rounds": 1, "fork_events": 100_000,
+         "convert_points": 20_000}
         if args.quick else
         {"events": 1_000_000, "rss_events": 10_000_000, "runs": 10_000, "small_runs": 500,
          "lifecycle_runs": 200, "mgmt_runs": 1_000, "big_run_events": 1_000_000, "list_runs": 100_000,
          "ui_series_runs": 100, "ui_series_steps": 100_000, "object_images": 2_000,
-         "object_histograms": 5_000, "dist_events": 400_000, "dist_rounds": 3, "fork_events": 1_000_000}
+         "object_histograms": 5_000, "dist_events": 400_000, "dist_rounds": 3, "fork_events": 1_000_000,
+         "convert_points": 200_000}
     )
     for key, default in sizes.items():
         if getattr(args, key) is None:
