@@ -80,15 +80,21 @@ def _run(repo: str, as_json: bool, work: Callable[[Any, Any], Any]) -> None:
 @click.option("--logdir", "logdir_option", default=None,
               help="The folder of event files (Aim's spelling; or give it as the argument).")
 @click.option("--experiment", default="tensorboard", show_default=True, help="The runs' experiment.")
+@click.option("--flat", "-f", is_flag=True, help="Every folder of event files is a run of its own (as in Aim): "
+              "no {\"entry\": ...} context from sub-folders.")
+@click.option("--no-cache", is_flag=True, help="Accepted for Aim's command lines: every import reads each "
+              "run whole, and runs already here are known by their hash.")
 @json_option
-def tensorboard(repo: str, logdir: str | None, logdir_option: str | None, experiment: str,
-                as_json: bool) -> None:
+def tensorboard(repo: str, logdir: str | None, logdir_option: str | None, experiment: str, flat: bool,
+                no_cache: bool, as_json: bool) -> None:
     """TensorBoard event files under LOGDIR: each run folder a run, its scalars as metrics
-    (at their steps and wall times), sub-folders as the context {"entry": name}."""
+    (at their steps and wall times), images, audio and text as objects, sub-folders as the
+    context {"entry": name}."""
     from aim.sdk.convert.tensorboard import convert_tensorboard
 
     source = _folder(_one_source(logdir, logdir_option, "event files' folder", "LOGDIR or --logdir"), "LOGDIR")
-    _run(repo, as_json, lambda r, progress: convert_tensorboard(r, source, experiment, progress=progress))
+    _run(repo, as_json, lambda r, progress: convert_tensorboard(r, source, experiment, progress=progress,
+                                                                flat=flat))
 
 
 @convert.command()
@@ -113,14 +119,21 @@ def mlflow(repo: str, path_or_uri: str | None, uri_option: str | None, experimen
 
 @convert.command()
 @repo_option
-@click.argument("directory")
+@click.argument("directory", required=False)
 @click.option("--project", default=None, help="Import only the runs of this W&B project. [default: all]")
+@click.option("--entity", default=None, hidden=True)  # Aim's online import: refused in one line
+@click.option("--run-id", default=None, hidden=True)
 @json_option
-def wandb(repo: str, directory: str, project: str | None, as_json: bool) -> None:
+def wandb(repo: str, directory: str | None, project: str | None, entity: str | None, run_id: str | None,
+          as_json: bool) -> None:
     """W&B offline runs under DIRECTORY (a ./wandb folder, or one offline-run-* folder): each
     a run here, in its project's experiment; config, summary, history, tags, notes, output."""
     from aim.sdk.convert.wandb import convert_wandb
 
+    if entity is not None or run_id is not None or directory is None:
+        raise click.UsageError("aim convert wandb imports the run folders W&B keeps on disk (DIRECTORY: "
+                               "./wandb, written by wandb.init, offline or not); runs on the W&B server "
+                               "(Aim's --entity/--project) are not fetched: nothing here talks to a server")
     source = _folder(directory, "DIRECTORY")
     _run(repo, as_json, lambda r, progress: convert_wandb(r, source, project, progress=progress))
 

@@ -137,6 +137,18 @@ def test_a_killed_import_rerun_gives_the_same_runs(tmp_path: Path) -> None:
         assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
+def test_flat_makes_every_folder_a_run(tmp_path: Path) -> None:
+    logdir, repo = tmp_path / "logs", tmp_path / "repo"
+    expected = write_logs(logdir, runs=1)
+    report = convert(repo, logdir, "--flat", "--no-cache")  # Aim's flags
+    assert report["runs"] == 3 and not report["errors"]  # exp0, exp0/train, exp0/val
+    got = {run.name: {m.name: (m.context.to_dict(), list(zip(m.steps, m.values))) for m in run.metrics()}
+           for run in Repo(repo).iter_runs()}
+    assert got == {"exp0": {"lr": ({}, expected["exp0"][("lr", None)])},
+                   "exp0/train": {"loss": ({}, expected["exp0"][("loss", "train")])},
+                   "exp0/val": {"loss": ({}, expected["exp0"][("loss", "val")])}}
+
+
 def test_bad_input_is_one_line(tmp_path: Path) -> None:
     out = run_cli("convert", "tensorboard", str(tmp_path / "missing"), "--repo", str(tmp_path / "r"))
     assert out.returncode == 2 and "no folder" in out.stderr and "Traceback" not in out.stderr

@@ -352,6 +352,9 @@ def test_a_corrupt_log_is_an_error_and_the_others_import(source: Source, tmp_pat
 def test_bad_input_is_one_line(tmp_path: Path) -> None:
     out = run_cli("convert", "wandb", str(tmp_path / "missing"), "--repo", str(tmp_path / "r"))
     assert out.returncode == 2 and "no folder" in out.stderr and "Traceback" not in out.stderr
+    online = run_cli("convert", "wandb", "--entity", "me", "--project", "p", "--repo", str(tmp_path / "r"))
+    assert online.returncode == 2 and "not fetched" in online.stderr  # Aim's online form: said plainly
+    assert not (tmp_path / "r").exists()  # refused before anything is made
     empty = tmp_path / "empty"
     empty.mkdir()
     report = convert(tmp_path / "r", empty)

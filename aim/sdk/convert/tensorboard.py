@@ -49,8 +49,9 @@ class TbRun:
     files: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
 
 
-def find_runs(logdir: Path) -> list[TbRun]:
-    """The runs under ``logdir`` (see the module docstring), sorted by name."""
+def find_runs(logdir: Path, flat: bool = False) -> list[TbRun]:
+    """The runs under ``logdir`` (see the module docstring), sorted by name. ``flat`` (Aim's
+    ``--flat``): every folder of event files is a run of its own, with no ``entry`` context."""
     logdir = logdir.absolute()
     runs: dict[Path, TbRun] = {}
     for root, dirs, files in os.walk(logdir):
@@ -59,7 +60,7 @@ def find_runs(logdir: Path) -> list[TbRun]:
             if EVENT_FILE_MARK not in name:
                 continue
             rel = Path(root).relative_to(logdir).parts
-            if len(rel) >= 2:
+            if len(rel) >= 2 and not flat:
                 folder, context = logdir.joinpath(*rel[:-1]), {"entry": rel[-1]}
             else:
                 folder, context = Path(root), {}
@@ -148,14 +149,15 @@ def _tensor(plugin: str, array: Any) -> Any:
 
 
 def convert_tensorboard(repo: RepoStore, logdir: str | os.PathLike[str], experiment: str = "tensorboard",
-                        progress: Progress | None = None) -> ConvertReport:
-    """Import every run under ``logdir`` not imported yet; see the module docstring."""
+                        progress: Progress | None = None, flat: bool = False) -> ConvertReport:
+    """Import every run under ``logdir`` not imported yet (``flat``: see ``find_runs``); see the
+    module docstring."""
     root = Path(logdir).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"no folder {root}")
     _loader()  # the missing extra is said before anything is written
     report = ConvertReport("tensorboard", str(root))
-    runs = find_runs(root)
+    runs = find_runs(root, flat)
     for done, tb in enumerate(runs, 1):
         run_hash = source_hash("tensorboard", str(tb.folder.absolute()))
         if RunBuilder.exists(repo, run_hash):
