@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from itertools import chain
 from pathlib import Path
@@ -53,23 +52,20 @@ from aim.sdk.convert.wandb_records import (
     put_path,
     record_class,
 )
+from aim.sdk.convert.wandb_values import (
+    distribution,
+    epoch_of,
+    is_number,
+    is_step,
+    metric_key,
+    system_metric,
+)
 from aim.sdk.objects.base import AimObject
 from aim.sdk.store import RepoStore
 
 SOURCE = "wandb"
 LIVE_SECONDS = 60.0  # W&B samples system stats every 15 s: a live run's log changes at least as often
 INTERNAL_CONFIG = frozenset({"_wandb", "wandb_version"})  # W&B's own keys (the W&B API hides them)
-SUBSETS = ("train", "val", "test")  # checked in this order, as Aim's converter does
-
-# Aim's map of W&B system metric names (None there: not mapped), plus the names wandb-core
-# gives the same readings (``memory_percent``, ``disk./.usagePercent``).
-SYSTEM_NAMES: dict[str, dict[str, str]] = {
-    "": {"cpu": "cpu", "disk": "disk_percent", "memory": "memory_percent",
-         "memory_percent": "memory_percent", "disk./.usagePercent": "disk_percent"},
-    "gpu": {"gpu": "gpu", "memory": "gpu_memory_percent", "powerWatts": "gpu_power_watts", "temp": "gpu_temp"},
-    "proc": {"memory.percent": "p_memory_percent"},
-}
-SYSTEM_PREFIX = "__system__"
 
 
 def convert_wandb(repo: RepoStore, directory: str | os.PathLike[str], project: str | None = None,
@@ -248,10 +244,10 @@ class _RunReader:
         row: dict[str, Any] = {}
         for path, value in item_values(history.item):
             put_path(row, path, value)
-        step: int = row["_step"] if _is_int(row.get("_step")) else int(history.step.num)
-        ts = float(row["_timestamp"]) if _is_number(row.get("_timestamp")) else self.last
+        step: int = row["_step"] if is_step(row.get("_step")) else int(history.step.num)
+        ts = float(row["_timestamp"]) if is_number(row.get("_timestamp")) else self.last
         self.last = max(self.last, ts)
-        epoch = _epoch(row.get("epoch"))
+        epoch = epoch_of(row.get("epoch"))
         for key, value in flat_row(row):
             name, context = metric_key(key)
             self._point(name, context, value, step, ts, epoch)
@@ -259,7 +255,7 @@ class _RunReader:
     def _point(self, name: str, context: dict[str, Any], value: Any, step: int, ts: float,
                epoch: int | None) -> None:
         try:
-            if _is_number(value):
+            if is_number(value):
                 self.builder.metric(name, value, step, ts, context, epoch)
                 return
             media = self._media(value) if isinstance(value, dict) else None
@@ -278,7 +274,7 @@ class _RunReader:
         kind = media.get("_type")
         try:
             if kind == "histogram":
-                dist = _distribution(media)
+                dist = distribution(media)
                 return None if dist is None else ([dist], False)
             if kind == "image-file":
                 return [Image(self._file(media["path"]), caption=media.get("caption") or "")], False
@@ -301,7 +297,7 @@ class _RunReader:
         for item in stats.item:
             mapped = system_metric(item.key)
             value = json.loads(item.value_json) if item.value_json else None
-            if mapped is None or not _is_number(value):
+            if mapped is None or not is_number(value):
                 if item.key not in self.unmapped:  # one entry per system metric, not per sample
                     self.unmapped.add(item.key)
                     self.skip()
@@ -338,72 +334,3 @@ class _RunReader:
         if self.exit is not None:
             end = max(self.last, self.start + self.exit.runtime)
             b.finish(ev.STATUS_FINISHED if self.exit.exit_code == 0 else ev.STATUS_FAILED, end)
-
-
-def metric_key(key: str) -> tuple[str, dict[str, Any]]:
-    """A W&B history key as Aim's converter names it: ``"train/loss"`` is ``loss`` in the
-    context ``{"tag": "train", "subset": "train"}``; a key with no ``/`` has no context."""
-    if "/" not in key:
-        return key, {}
-    tag, name = key.rsplit("/", 1)
-    for subset in SUBSETS:
-        if subset in tag:
-            return name, {"tag": tag, "subset": subset}
-    return name, {"tag": tag}
-
-
-def system_metric(key: str) -> tuple[str, dict[str, Any]] | None:
-    """A W&B system metric as Aim's converter names it (``gpu.0.temp`` is ``__system__gpu_temp``
-    in ``{"gpu": 0, "tag": "system", "subset": "gpu"}``), or None for one it does not map."""
-    name = key.removeprefix("system.")
-    context: dict[str, Any]
-    if name.startswith("gpu."):
-        name, group = name[len("gpu."):], "gpu"
-        index = re.match(r"([0-9]+)\.", name)
-        context = {"gpu": int(index.group(1)) if index else "no_idx", "tag": "system", "subset": "gpu"}
-        if index:
-            name = name[index.end():]
-    elif name.startswith("proc."):
-        name, group = name[len("proc."):], "proc"
-        context = {"tag": "system", "subset": "proc"}
-    else:
-        group, context = "", {"tag": "system"}
-    mapped = SYSTEM_NAMES[group].get(name)
-    return None if mapped is None else (SYSTEM_PREFIX + mapped, context)
-
-
-def _distribution(media: dict[str, Any]) -> AimObject | None:
-    """A W&B histogram (``bins``: edges, ``values``: counts; or ``packedBins``) as an
-    ``aim.Distribution``, which holds equal-width bins only: None for others."""
-    import numpy as np
-
-    from aim.sdk.objects.distribution import Distribution
-
-    counts = media["values"]
-    packed = media.get("packedBins")
-    if isinstance(packed, dict):
-        edges = packed["min"] + packed["size"] * np.arange(packed["count"] + 1, dtype=np.float64)
-    else:
-        edges = np.asarray(media["bins"], dtype=np.float64)
-    if len(edges) != len(counts) + 1 or len(counts) == 0:
-        return None
-    even = np.linspace(edges[0], edges[-1], len(edges))
-    if not np.allclose(edges, even, rtol=0, atol=1e-6 * abs(edges[-1] - edges[0])):
-        return None
-    return Distribution(hist=counts, bin_range=(edges[0], edges[-1]))
-
-
-def _epoch(value: Any) -> int | None:
-    """The history's ``epoch`` key as each point's epoch, as Aim's converter takes it (when it
-    is a whole number)."""
-    if _is_number(value) and float(value).is_integer() and value >= 0:
-        return int(value)
-    return None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
