@@ -40,6 +40,7 @@ def dump_run(run):
            "tags": [t.name for t in run.props.tags_obj] if hasattr(run.props, "tags_obj") else list(run.tags),
            "archived": run.archived, "creation_time": run.creation_time, "end_time": run.end_time,
            "params": plain(run.meta_run_tree.collect("attrs") if "attrs" in run.meta_run_tree.keys() else {}),  # noqa: SIM118
+           "notes": [n["content"] for n in sorted(run.props.notes, key=lambda n: n["id"])],  # as written
            "sequences": []}
     traces = run.meta_run_tree.collect("traces")
     for ctx_id, names in sorted(traces.items()):

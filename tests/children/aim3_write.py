@@ -29,6 +29,8 @@ run.name = "everything"
 run.description = "one of each kind"
 run.add_tag("baseline")
 run.add_tag("v2")
+run.props.add_note("a note from the UI")  # what Aim's UI does with a run's notes
+run.props.add_note("and a second one")
 run["hparams"] = {"lr": 0.001, "layers": [64, 32, {"dropout": None}], "flag": True, "name": "adam",
                   "big": 2**40, "neg": -7, "tiny": 1e-300, "empty": {}, "blob": b"\x00\xff"}
 run["dataset"] = "cifar10"

@@ -136,7 +136,7 @@ def expected_run(run: dict[str, Any]) -> dict[str, Any]:
             "description": run["description"], "tags": run["tags"], "archived": run["archived"],
             "creation_time": round(run["creation_time"], 3),
             "end_time": run["end_time"] and round(run["end_time"], 3),
-            "params": run["params"],
+            "params": {**run["params"], **({"aim3_notes": run["notes"]} if run["notes"] else {})},
             "sequences": sorted((expected_sequence(s) for s in run["sequences"]), key=by_name)}
 
 
@@ -170,7 +170,6 @@ def read_back(repo: Path) -> list[dict[str, Any]]:
                                      "where": list(r.logger_info) if r.logger_info else None} for r in recs],
                          "epochs": None, "times": [plain(float(r.timestamp)) for r in recs]})
         params = run[...]
-        params.pop("aim3_notes", None)
         runs.append({"hash": run.hash, "name": run.name, "experiment": run.experiment,
                      "description": run.description, "tags": list(run.tags), "archived": run.archived,
                      "creation_time": run.creation_time, "end_time": run.end_time, "params": plain(params),
