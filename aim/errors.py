@@ -28,6 +28,9 @@ Each error's message is one line a user can act on; ``hint`` (when set) says wha
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 
 class AimError(Exception):
     """Root of every error aim raises on purpose."""
@@ -114,3 +117,18 @@ class RemoteError(AimError):
 
 class RemoteConflictError(RemoteError):
     """An object already at a key holds different bytes than ours: nothing is overwritten."""
+
+
+def require(module: str, *, integration: str, extra: str, package: str | None = None) -> ModuleType:
+    """Import ``module`` (a framework, a tracker's library) or raise ``MissingExtraError`` naming
+    the extra that installs it; ``integration`` is the feature that needs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        # Missing: the module itself or a package above it. Anything else is the framework
+        # failing to import (a dependency of its own, a backend): say that, not "install".
+        name = getattr(exc, "name", None) or ""
+        missing = isinstance(exc, ModuleNotFoundError) and (module == name or module.startswith(name + "."))
+        what = "which is not installed" if missing else "which failed to import"
+        raise MissingExtraError(f"{integration} needs {package or module}, {what} ({exc})",
+                                hint=f"pip install 'aim[{extra}]'" if missing else None) from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 ParamPath = tuple[str, ...]
@@ -18,8 +19,9 @@ def as_path(key: str | tuple[str, ...] | list[str]) -> ParamPath:
     return path
 
 
-def set_path(tree: dict[str, Any], path: ParamPath, value: Any) -> None:
-    """Set ``value`` at ``path``, creating (or replacing non-dict) intermediate nodes."""
+def set_path(tree: dict[Any, Any], path: Sequence[Any], value: Any) -> None:
+    """Set ``value`` at ``path`` (a param path, or any nested dict's keys), creating (or
+    replacing non-dict) intermediate nodes."""
     node = tree
     for key in path[:-1]:
         child = node.get(key)

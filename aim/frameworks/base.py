@@ -1,6 +1,7 @@
-"""What every framework integration shares: the framework's lazy import, the run it writes to,
-params made storable and metric values made numbers. Each integration reads its own names and
-contexts the way Aim's does (docs/integrations.md, "Differences from Aim").
+"""What every framework integration shares: the run it writes to, params made storable and
+metric values made numbers (each framework is imported with ``aim.errors.require``). Each
+integration reads its own names and contexts the way Aim's does (docs/integrations.md,
+"Differences from Aim").
 
 The integrations (``lightning.py``, ``transformers.py``, ``keras.py``, ``xgboost.py``,
 ``lightgbm.py`` beside this file; imported as ``aim.pytorch_lightning``, ``aim.hugging_face``,
@@ -12,33 +13,16 @@ output by default, a crash-safe log, resume by hash).
 from __future__ import annotations
 
 import enum
-import importlib
 import numbers
 from collections.abc import Mapping
 from pathlib import PurePath
-from types import ModuleType
 from typing import Any
 
 from aim.core import events as ev
 from aim.core.values import real_number
-from aim.errors import MissingExtraError
 from aim.sdk.run import Run
 
 MAX_DEPTH = 32  # deeper params are stored as their text (frameworks' configs are shallow)
-
-def require(module: str, *, integration: str, extra: str, package: str | None = None) -> ModuleType:
-    """Import the framework ``module`` or raise ``MissingExtraError`` naming the extra."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        # Missing: the module itself or a package above it. Anything else is the framework
-        # failing to import (a dependency of its own, a backend): say that, not "install".
-        name = getattr(exc, "name", None) or ""
-        missing = isinstance(exc, ModuleNotFoundError) and (module == name or module.startswith(name + "."))
-        what = "which is not installed" if missing else "which failed to import"
-        raise MissingExtraError(f"{integration} needs {package or module}, {what} ({exc})",
-                                hint=f"pip install 'aim[{extra}]'" if missing else None) from exc
-
 
 def storable(value: Any, depth: int = 0) -> Any:
     """``value`` as a param aim can store: JSON-like values as they are, containers walked,

@@ -36,7 +36,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aim.core import events as ev
-from aim.frameworks.base import HoldsRun, RunHolder, as_number, require, storable
+from aim.errors import require
+from aim.frameworks.base import HoldsRun, RunHolder, as_number, storable
 
 keras = require("keras", integration="aim.keras", extra="keras")
 if TYPE_CHECKING:  # the type checker sees the base class; at run time require() found it

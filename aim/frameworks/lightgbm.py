@@ -36,7 +36,8 @@ from __future__ import annotations
 from typing import Any
 
 from aim.core import events as ev
-from aim.frameworks.base import HoldsRun, RunHolder, require
+from aim.errors import require
+from aim.frameworks.base import HoldsRun, RunHolder
 
 lightgbm = require("lightgbm", integration="aim.lightgbm", extra="lightgbm")
 

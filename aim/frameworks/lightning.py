@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aim.core import events as ev
-from aim.errors import MissingExtraError
-from aim.frameworks.base import RunHolder, as_number, require, storable
+from aim.errors import MissingExtraError, require
+from aim.frameworks.base import RunHolder, as_number, storable
 from aim.sdk.run import Run
 
 

@@ -30,7 +30,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aim.core import events as ev
-from aim.frameworks.base import HoldsRun, RunHolder, require, storable
+from aim.errors import require
+from aim.frameworks.base import HoldsRun, RunHolder, storable
 
 _transformers = require("transformers",
                         integration="aim.hugging_face", extra="hugging-face", package="transformers")

@@ -32,7 +32,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from aim.core import events as ev
-from aim.frameworks.base import HoldsRun, RunHolder, require
+from aim.errors import require
+from aim.frameworks.base import HoldsRun, RunHolder
 
 xgboost = require("xgboost", integration="aim.xgboost", extra="xgboost")
 if TYPE_CHECKING:  # the type checker sees the base class; at run time require() found it

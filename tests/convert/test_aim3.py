@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import pytest
 
 from aim import Repo
 from tests.conftest import CHILDREN, run_cli
+from tests.convert.helpers import digest, kill_mid_import
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +42,6 @@ def aim3_repo(aim3_python: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
     dump = subprocess.run([str(aim3_python), str(CHILDREN / "aim3_dump.py"), str(src)], check=True,
                           **away)  # type: ignore[call-overload]
     return src, json.loads(dump.stdout)
-
-
-def digest(folder: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if p.is_file():
-            h.update(str(p.relative_to(folder)).encode() + p.read_bytes())
-    return h.hexdigest()
 
 
 def convert(repo: Path, src: Path, ok: bool = True) -> dict[str, Any]:
@@ -211,11 +203,7 @@ def test_a_killed_import_rerun_gives_the_same_runs(aim3_repo: tuple[Path, list[d
     rng = random.Random(3)
     for attempt in range(3):
         repo = tmp_path / f"repo{attempt}"
-        proc = subprocess.Popen([sys.executable, "-m", "aim", "convert", "aim3", str(src), "--repo", str(repo)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.4, 1.4))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        kill_mid_import("aim3", src, repo, then=rng.uniform(0.0, 0.6))
         report = convert(repo, src)
         assert report["runs"] + report["already"] == 9 and not report["errors"]
         assert read_back(repo) == want

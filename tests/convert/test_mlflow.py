@@ -5,17 +5,12 @@ rerun gives the same result, the source is never modified (not one byte)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
 import shutil
-import signal
 import sqlite3
 import struct
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +25,7 @@ from aim.sdk.convert.mlflow import convert_mlflow
 from aim.sdk.convert.report import ConvertReport, SourceError
 from aim.sdk.repo import Repo as RepoStore
 from tests.conftest import run_cli
+from tests.convert.helpers import digest, kill_mid_import
 
 pytest.importorskip("mlflow")
 pytest.importorskip("sqlalchemy")
@@ -151,13 +147,6 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple
     yield {"file": (base / "src", files), "sqlite": (base / "db", db)}
 
 
-def digest(folder: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        h.update(str(p.relative_to(folder)).encode() + (p.read_bytes() if p.is_file() else b"/"))
-    return h.hexdigest()
-
-
 def convert(repo: Path, source: str, *extra: str, cwd: Path | None = None) -> dict[str, Any]:
     out = run_cli("convert", "mlflow", source, "--repo", str(repo), "--json", *extra, timeout=120, cwd=cwd)
     assert out.returncode == 0, out.stderr
@@ -275,17 +264,9 @@ def test_a_killed_import_rerun_gives_the_same_runs(stores: dict[str, tuple[Path,
     rng = random.Random(23)
     for attempt in range(2):
         repo = tmp_path / f"repo{attempt}"
-        proc = subprocess.Popen([sys.executable, "-m", "aim", "convert", "mlflow", str(src),
-                                 "--repo", str(repo)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # mlflow takes seconds to import: wait until the first run is being built, then kill
         # within the import's length (about a second here)
-        deadline = time.monotonic() + 60
-        building = repo / ".aim" / "tmp"
-        while not any(building.glob("*")) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.5))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        kill_mid_import("mlflow", src, repo, then=rng.uniform(0.0, 0.5))
         report = convert_here(repo, str(src))
         assert report.runs + report.already == len(imported(expected)) and not report.errors
         assert read_back(repo) == without_points(expected)

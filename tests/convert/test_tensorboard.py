@@ -5,13 +5,8 @@ never modified."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +15,7 @@ import pytest
 
 from aim import Repo
 from tests.conftest import run_cli
+from tests.convert.helpers import digest, kill_mid_import
 
 torch_tb = pytest.importorskip("torch.utils.tensorboard")
 
@@ -71,14 +67,6 @@ def write_media(logdir: Path) -> dict[str, Any]:
             "texts": {0: "first **note**", 3: "second"}}
 
 
-def digest(folder: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if p.is_file():
-            h.update(str(p.relative_to(folder)).encode() + p.read_bytes())
-    return h.hexdigest()
-
-
 def convert(repo: Path, logdir: Path, *extra: str) -> dict[str, Any]:
     out = run_cli("convert", "tensorboard", str(logdir), "--repo", str(repo), "--json", *extra, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -125,11 +113,7 @@ def test_a_killed_import_rerun_gives_the_same_runs(tmp_path: Path) -> None:
     rng = random.Random(19)
     for attempt in range(3):
         repo = tmp_path / f"repo{attempt}"
-        proc = subprocess.Popen([sys.executable, "-m", "aim", "convert", "tensorboard", str(logdir),
-                                 "--repo", str(repo)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.8, 3.0))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        kill_mid_import("tensorboard", logdir, repo, then=rng.uniform(0.0, 1.5))
         report = convert(repo, logdir)
         assert report["runs"] + report["already"] == 5 and not report["errors"]
         assert read_back(repo) == expected

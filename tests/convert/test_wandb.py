@@ -6,11 +6,9 @@ whole, a corrupt log is one error among imported runs, the source is never modif
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -23,6 +21,7 @@ import pytest
 
 from aim import Repo
 from tests.conftest import run_cli
+from tests.convert.helpers import digest, kill_mid_import
 
 pytest.importorskip("wandb")
 
@@ -145,14 +144,6 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Source:
 
 def folder_of(wandb_dir: Path, run_id: str) -> Path:
     return next(wandb_dir.glob(f"offline-run-*-{run_id}"))
-
-
-def digest(folder: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and not p.is_symlink():
-            h.update(str(p.relative_to(folder)).encode() + p.read_bytes())
-    return h.hexdigest()
 
 
 def convert(repo: Path, folder: Path, *extra: str, code: int = 0) -> dict[str, Any]:
@@ -279,17 +270,8 @@ def test_a_killed_import_rerun_gives_the_same_runs(source: Source, tmp_path: Pat
     wandb_dir, expected = source
     for attempt, wait_for in enumerate(("tmp", "runs")):  # killed mid-run, then between runs
         repo = tmp_path / f"repo{attempt}"
-        proc = subprocess.Popen([sys.executable, "-m", "aim", "convert", "wandb", str(wandb_dir),
-                                 "--repo", str(repo)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        watched = repo / ".aim" / wait_for
-        deadline = time.monotonic() + 60
-        while proc.poll() is None and time.monotonic() < deadline:
-            if watched.is_dir() and any(watched.iterdir()):
-                break
-            time.sleep(0.002)
-        assert proc.poll() is None, "the import ended before it could be killed mid-way"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        alive = kill_mid_import("wandb", wandb_dir, repo, watch=wait_for)
+        assert alive, "the import ended before it could be killed mid-way"
         report = convert(repo, wandb_dir)
         assert report["runs"] + report["already"] == 4 and not report["errors"]
         check_runs(repo, expected, ["alpha", "beta", "gamma", "long"])

@@ -84,10 +84,9 @@ def _import_run(repo: RepoStore, aim_dir: Path, run_hash: str, meta: RunMeta, re
     except Exception as exc:  # one unreadable Aim run is reported, never the whole import
         if builder is not None:
             builder.abort()
-        report.errors.append(f"run {run_hash}: {type(exc).__name__}: {exc}")
+        report.failed(f"run {run_hash}", exc)
         return
-    report.runs += 1
-    report.points += builder.points
+    report.imported(builder.points)
 
 
 def _build(builder: RunBuilder, aim_dir: Path, run_hash: str, meta: RunMeta, report: ConvertReport) -> None:

@@ -37,7 +37,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from aim.errors import MissingExtraError
+from aim.core.params import set_path
+from aim.errors import require
 
 SENTINEL = 0xFE
 BLOBS_PREFIX = b"BLOBS\xfe"
@@ -155,21 +156,13 @@ def fold(items: list[tuple[Path_, Any]]) -> Any:
         return node
 
     for path, value in items:
-        node = root
-        for part in path[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
-        key = path[-1] if path else None
         made = container_for(value) if isinstance(value, _Flag) else value
-        if key is None:
-            if isinstance(made, dict):
-                kinds[id(root)] = kinds.pop(id(made))
-            else:
-                return made
+        if path:
+            set_path(root, path, made)
+        elif isinstance(made, dict):  # the value's own flag: the root is that container
+            kinds[id(root)] = kinds.pop(id(made))
         else:
-            node[key] = made
+            return made
 
     def finish(node: Any) -> Any:
         if not isinstance(node, dict):
@@ -190,12 +183,8 @@ def fold(items: list[tuple[Path_, Any]]) -> Any:
 
 
 def require_aimrocks() -> Any:
-    try:
-        import aimrocks  # type: ignore[import-untyped]
-    except ImportError:
-        raise MissingExtraError("aim convert aim3 reads Aim 3's RocksDB stores with the aimrocks package",
-                                hint="pip install 'aim[aim3]'") from None
-    return aimrocks
+    """The ``aimrocks`` module (Aim 3's RocksDB binding), or ``MissingExtraError``."""
+    return require("aimrocks", integration="aim convert aim3", extra="aim3")
 
 
 class RunDB:

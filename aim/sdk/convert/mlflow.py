@@ -17,7 +17,6 @@ later import, with a note: imported now, what it logs next would never arrive.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sqlite3
 import tempfile
@@ -29,9 +28,9 @@ from typing import Any
 from urllib.parse import quote, unquote, urlparse
 
 from aim.core import events as ev
-from aim.errors import AimError, MissingExtraError
+from aim.errors import AimError, require
 from aim.sdk.convert.builder import Progress, RunBuilder, source_hash
-from aim.sdk.convert.report import ConvertReport, SourceError
+from aim.sdk.convert.report import ConvertReport, SourceError, one_line
 from aim.sdk.objects.base import MAX_BLOB_BYTES, AimObject
 from aim.sdk.store import RepoStore
 
@@ -103,7 +102,7 @@ def _file_store(path: Path) -> Store:
 
 def _make_url(uri: str) -> Any:
     """The URL as SQLAlchemy (so mlflow) reads it."""
-    return _need("sqlalchemy.engine", "mlflow reads a SQLite store with sqlalchemy").make_url(uri)
+    return _need("sqlalchemy.engine", "sqlalchemy").make_url(uri)
 
 
 def _sqlite_store(path: Path) -> Store:
@@ -134,12 +133,9 @@ def _sqlite_store(path: Path) -> Store:
     raise _bad(f"{path}: cannot make a read-only SQLite URI of this path")
 
 
-def _need(module: str, why: str) -> Any:
+def _need(module: str, package: str) -> Any:
     """``module``, or the missing extra said before anything is read or written."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise MissingExtraError(why, hint="pip install 'aim[mlflow]'") from None
+    return require(module, integration="aim convert mlflow", extra="mlflow", package=package)
 
 
 @contextmanager
@@ -189,7 +185,7 @@ def convert_mlflow(repo: RepoStore, source: str, experiment: str | None = None,
     """Import every ended run of the MLflow store ``source`` (of ``experiment``, a name or id,
     when given) not imported yet; see the module docstring."""
     store = resolve_store(source)
-    _need("mlflow.tracking", "aim convert mlflow reads MLflow stores with the mlflow package")
+    _need("mlflow.tracking", "mlflow")
     report = ConvertReport("mlflow", store.location)
     # mlflow 3 opens a file store only when allowed; its per-artifact progress bars would garble ours.
     changes = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
@@ -208,7 +204,8 @@ def convert_mlflow(repo: RepoStore, source: str, experiment: str | None = None,
             raise
         except Exception as exc:  # an unreadable store (another schema...): one line, not a traceback
             hint = SCHEMA_HINT if "schema" in str(exc) else None
-            raise AimError(f"cannot read the MLflow store {store.location}: {_line(exc)}", hint=hint) from None
+            raise AimError(f"cannot read the MLflow store {store.location}: {one_line(exc)}",
+                           hint=hint) from None
         for done, (exp, run) in enumerate(todo, 1):
             info = run.info
             run_hash = source_hash("mlflow", info.run_id)
@@ -225,11 +222,6 @@ def convert_mlflow(repo: RepoStore, source: str, experiment: str | None = None,
             if progress is not None:
                 progress(done, len(todo))
     return report
-
-
-def _line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def _import_run(client: Any, repo: RepoStore, run_hash: str, exp: Any, run: Any, report: ConvertReport) -> None:
@@ -268,10 +260,9 @@ def _import_run(client: Any, repo: RepoStore, run_hash: str, exp: Any, run: Any,
         builder.commit()
     except Exception as exc:  # one unreadable source run is reported, never the whole import
         builder.abort()
-        report.errors.append(f"run {info.run_id} ({exp.name}/{name}): {_line(exc)}")
+        report.failed(f"run {info.run_id} ({exp.name}/{name})", exc)
         return
-    report.runs += 1
-    report.points += builder.points
+    report.imported(builder.points)
     report.skipped += skipped
     if negative:
         report.notes.append(f"run {info.run_id} ({exp.name}/{name}): {negative} points at negative steps "

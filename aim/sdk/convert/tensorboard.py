@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from aim.core import events as ev
-from aim.errors import MissingExtraError
+from aim.errors import require
 from aim.sdk.convert.builder import Progress, RunBuilder, source_hash
 from aim.sdk.convert.report import ConvertReport
 from aim.sdk.objects.audio import Audio
@@ -73,12 +73,9 @@ def find_runs(logdir: Path, flat: bool = False) -> list[TbRun]:
 
 
 def _loader() -> Any:
-    try:
-        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    except ImportError:
-        raise MissingExtraError("aim convert tensorboard reads event files with the tensorboard package",
-                                hint="pip install 'aim[tensorboard]'") from None
-    return EventFileLoader
+    module = require("tensorboard.backend.event_processing.event_file_loader",
+                     integration="aim convert tensorboard", extra="tensorboard", package="tensorboard")
+    return module.EventFileLoader
 
 
 def _values(path: Path, skipped: Callable[[], None]) -> Iterator[tuple[str, int, float, Any]]:
@@ -195,7 +192,6 @@ def _import_run(repo: RepoStore, tb: TbRun, run_hash: str, experiment: str, repo
         builder.commit()
     except Exception as exc:  # one unreadable source run is reported, never the whole import
         builder.abort()
-        report.errors.append(f"{tb.folder}: {type(exc).__name__}: {exc}")
+        report.failed(str(tb.folder), exc)
         return
-    report.runs += 1
-    report.points += builder.points
+    report.imported(builder.points)

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from aim.core import events as ev
+from aim.core.params import set_path
 from aim.core.terminal_lines import LineAssembler
 from aim.errors import MetricValueError, ParamTypeError
 from aim.sdk.convert.builder import Progress, RunBuilder, source_hash
@@ -49,7 +50,6 @@ from aim.sdk.convert.wandb_records import (
     flat_row,
     get_path,
     item_values,
-    put_path,
     record_class,
 )
 from aim.sdk.convert.wandb_values import (
@@ -106,7 +106,7 @@ def _convert_log(repo: RepoStore, path: Path, project: str | None, report: Conve
                 return
             raise CorruptLogError("no run record: the run was killed before it started")
     except Exception as exc:  # an unreadable log is one error, never the whole import
-        report.errors.append(f"{folder}: {type(exc).__name__}: {exc}")
+        report.failed(str(folder), exc)
         return
     run = head[-1].run
     if project is not None and run.project != project:
@@ -129,15 +129,14 @@ def _convert_log(repo: RepoStore, path: Path, project: str | None, report: Conve
         builder.commit()
     except Exception as exc:  # one unreadable source run is reported, never the whole import
         builder.abort()
-        report.errors.append(f"{folder}: {type(exc).__name__}: {exc}")
+        report.failed(str(folder), exc)
         return
     if log.torn:
         report.notes.append(f"{folder}: the log ends inside a record (the run was killed mid-write): "
                             f"imported up to its last whole record")
     elif reader.exit is None:
         report.notes.append(f"{folder}: no exit record (the run was killed): imported with no end")
-    report.runs += 1
-    report.points += builder.points
+    report.imported(builder.points)
 
 
 def _live(path: Path) -> bool:
@@ -198,7 +197,7 @@ class _RunReader:
             config: dict[str, Any] = {}
             for path, value in item_values(run.config.update):
                 if path[0] not in INTERNAL_CONFIG:
-                    put_path(config, path, value)
+                    set_path(config, path, value)
             for key, value in config.items():
                 self._param(("params", key), value, self.start)
         else:
@@ -233,7 +232,7 @@ class _RunReader:
 
     def _on_summary(self, summary: Any) -> None:
         for path, value in item_values(summary.update):
-            put_path(self.summary, path, value)
+            set_path(self.summary, path, value)
         for item in summary.remove:
             path = list(item.nested_key) or [item.key]
             parent = get_path(self.summary, path[:-1])
@@ -243,7 +242,7 @@ class _RunReader:
     def _on_history(self, history: Any) -> None:
         row: dict[str, Any] = {}
         for path, value in item_values(history.item):
-            put_path(row, path, value)
+            set_path(row, path, value)
         step: int = row["_step"] if is_step(row.get("_step")) else int(history.step.num)
         ts = float(row["_timestamp"]) if is_number(row.get("_timestamp")) else self.last
         self.last = max(self.last, ts)

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aim.errors import MissingExtraError
+from aim.errors import require
 
 W_B_HEADER = struct.Struct("<4sHB")  # ident, magic, version
 W_B_IDENT = b":W&B"
@@ -47,14 +47,10 @@ class CorruptLogError(ValueError):
 
 def record_class() -> Any:
     """wandb's ``Record`` protobuf class; a missing wandb package is a ``MissingExtraError``."""
-    # importlib: wandb's generated modules pick their classes by protobuf version at run time,
+    # Imported by name: wandb's generated modules pick their classes by protobuf version at run time,
     # which mypy cannot follow (and protobuf has no stubs installed here).
-    try:
-        module = importlib.import_module("wandb.proto.wandb_internal_pb2")
-    except ImportError:
-        raise MissingExtraError("aim convert wandb decodes W&B's records with the wandb package",
-                                hint="pip install 'aim[wandb]'") from None
-    return module.Record
+    return require("wandb.proto.wandb_internal_pb2", integration="aim convert wandb", extra="wandb",
+                   package="wandb").Record
 
 
 class TransactionLog:
@@ -165,17 +161,6 @@ def item_value(item: Any) -> Any:
     if kind == "json":
         return json.loads(item.json)
     return getattr(item, kind)
-
-
-def put_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
-    """Set ``tree[path[0]][path[1]]... = value``, making the dicts on the way."""
-    node = tree
-    for key in path[:-1]:
-        child = node.get(key)
-        if not isinstance(child, dict):
-            child = node[key] = {}
-        node = child
-    node[path[-1]] = value
 
 
 def get_path(tree: dict[str, Any], path: list[str]) -> Any:
